@@ -1,0 +1,116 @@
+"""One frozen Settings object, read once per process and passed to whatever needs it.
+
+Precedence: environment (YUNGUAN_<KEY>), then the TOML file named by YUNGUAN_CONFIG, then
+config/defaults.toml. A value that cannot be converted names its key and its source.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the key and where it came from."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    kafka_bootstrap: str
+    secret_key: str
+    timezone: str
+    state_dir: str
+    topic_partitions: int
+    topic_prefix: str
+    worker_group: str
+    worker_batch_size: int
+    max_poll_interval_ms: int
+    session_timeout_ms: int
+    ticket_prefix: str
+    nearest_tolerance_m: float
+    web_host: str
+    web_port: int
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser().resolve()
+
+
+def _defaults() -> dict[str, Any]:
+    text = resources.files("config").joinpath("defaults.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _coerce(key: str, value: Any, target: type, source: str) -> Any:
+    try:
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(value)
+        if target is int and isinstance(value, bool):
+            raise ValueError(value)
+        return target(value)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"setting {key!r} from {source} must be {target.__name__}, got {value!r}"
+        ) from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings; `overrides` win over everything (used by tests and the CLI)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, tuple[Any, str]] = {k: (v, "defaults.toml") for k, v in _defaults().items()}
+
+    config_file = env.get("YUNGUAN_CONFIG")
+    if config_file:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"YUNGUAN_CONFIG names {path}, which does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"YUNGUAN_CONFIG file {path} is not valid TOML: {exc}") from None
+        for key, value in data.items():
+            values[key] = (value, str(path))
+
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise SettingsError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
+
+    for name in fields:
+        env_key = f"YUNGUAN_{name.upper()}"
+        if env_key in env:
+            values[name] = (env[env_key], f"environment {env_key}")
+    for name, value in overrides.items():
+        if name not in fields:
+            raise SettingsError(f"unknown setting {name!r}")
+        values[name] = (value, "override")
+
+    kwargs: dict[str, Any] = {}
+    hints = {"int": int, "str": str, "float": float, "bool": bool}
+    for name, field in fields.items():
+        if name not in values:
+            raise SettingsError(f"setting {name!r} has no value")
+        raw, source = values[name]
+        kwargs[name] = _coerce(name, raw, hints[str(field.type)], source)
+
+    if not kwargs["secret_key"]:
+        kwargs["secret_key"] = secrets.token_hex(32)
+    if kwargs["topic_partitions"] < 1:
+        raise SettingsError("setting 'topic_partitions' must be at least 1")
+    return Settings(**kwargs)

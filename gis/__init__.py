@@ -1,0 +1,1 @@
+"""Areas, coordinate systems, the in-memory router, the responsibility matrix, geocoding."""

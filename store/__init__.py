@@ -1,0 +1,1 @@
+"""Tables, queries and migrations: the one place that speaks SQL."""

@@ -1,0 +1,23 @@
+"""Engines and URLs. Nothing here runs at import time: callers pass the settings' database URL."""
+from __future__ import annotations
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+
+
+def make_engine(database_url: str, **kwargs) -> Engine:
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("future", True)
+    return create_engine(database_url, **kwargs)
+
+
+def with_database(database_url: str, name: str) -> str:
+    """The same server and credentials, another database (tests, admin connections)."""
+    return make_url(database_url).set(database=name).render_as_string(hide_password=False)
+
+
+def database_name(database_url: str) -> str:
+    name = make_url(database_url).database
+    if not name:
+        raise ValueError(f"database URL {make_url(database_url)!r} names no database")
+    return name

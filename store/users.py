@@ -1,0 +1,81 @@
+"""Accounts: created by `yunguan users add` and the demo; passwords stored as werkzeug hashes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from werkzeug.security import check_password_hash, generate_password_hash
+
+ROLES = ("admin", "operator", "department", "grid", "hotline")
+
+
+class UserError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    unit_code: str | None
+    grid_code: str | None
+    supervisor: bool
+    active: bool
+
+
+_COLUMNS = "id, username, role, unit_code, grid_code, supervisor, active"
+
+
+def add_user(
+    conn: Connection, username: str, password: str, role: str, unit: str | None = None,
+    grid: str | None = None, supervisor: bool = False, replace: bool = False,
+) -> User:
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if role == "department" and not unit:
+        raise UserError("a department account needs --unit CODE")
+    if role == "grid" and not grid:
+        raise UserError("a grid worker account needs --grid CODE")
+    if supervisor and role != "operator":
+        raise UserError("--supervisor marks an operator as 值班长; it needs --role operator")
+    if len(password) < 8:
+        raise UserError("password must have at least 8 characters")
+    if unit and conn.execute(text("SELECT 1 FROM units WHERE code = :c"), {"c": unit}).first() is None:
+        raise UserError(f"unit {unit!r} does not exist; load units first (yunguan demo --data-only or duties load)")
+    if grid and conn.execute(text("SELECT 1 FROM areas WHERE code = :c AND level = 'grid'"), {"c": grid}).first() is None:
+        raise UserError(f"grid cell {grid!r} does not exist; load grid areas first")
+    params = {
+        "u": username, "h": generate_password_hash(password), "r": role, "unit": unit, "grid": grid,
+        "sup": supervisor,
+    }
+    conflict = (
+        "ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, "
+        "unit_code = EXCLUDED.unit_code, grid_code = EXCLUDED.grid_code, supervisor = EXCLUDED.supervisor, "
+        "active = true" if replace else ""
+    )
+    row = conn.execute(
+        text(
+            "INSERT INTO users (username, password_hash, role, unit_code, grid_code, supervisor) "
+            f"VALUES (:u, :h, :r, :unit, :grid, :sup) {conflict} RETURNING {_COLUMNS}"
+        ),
+        params,
+    ).first()
+    if row is None:
+        raise UserError(f"user {username!r} exists")
+    return User(*row)
+
+
+def authenticate(conn: Connection, username: str, password: str) -> User | None:
+    row = conn.execute(
+        text(f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = :u"), {"u": username}
+    ).first()
+    if row is None or not row.active or not check_password_hash(row.password_hash, password):
+        return None
+    return User(*row[:-1])
+
+
+def get_user(conn: Connection, user_id: int) -> User | None:
+    row = conn.execute(text(f"SELECT {_COLUMNS} FROM users WHERE id = :i"), {"i": user_id}).first()
+    return User(*row) if row else None

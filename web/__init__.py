@@ -1,0 +1,1 @@
+"""Flask app factory, JSON API, Socket.IO and pages."""

@@ -1,0 +1,232 @@
+"""The JSON API (contract §4): thin views that parse, call one function, render."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import text
+
+from gis.crs import Crs, OutsideChina, to_wgs84
+from store import queries
+from store.queries import TicketScope
+from store.users import User, authenticate
+from streams.intake import decide_route
+from streams.envelope import EnvelopeError, validate_envelope
+from streams.producer import BrokerUnavailable, encode, send_confirmed
+from streams.topics import broker_address, port_answers
+from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
+from web.errors import ApiError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Who may publish on which channel; residents (no account) only on `public`.
+CHANNEL_ROLES = {
+    "public": None,
+    "grid": ("grid", "admin"),
+    "hotline": ("hotline", "operator", "admin"),
+    "sensor": ("admin",),
+}
+
+
+def _deps():
+    return current_app.extensions["yunguan"]
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object (Content-Type: application/json)")
+    return data
+
+
+def scope_of(user: User) -> TicketScope:
+    if user.role in ("admin", "operator", "hotline"):
+        return TicketScope(everything=True)
+    if user.role == "department":
+        return TicketScope(unit_code=user.unit_code)
+    if user.role == "grid":
+        return TicketScope(grid_code=user.grid_code)
+    return TicketScope()
+
+
+@bp.post("/auth/token")
+def issue_token():
+    body = _json_body()
+    missing = {k: "required" for k in ("username", "password") if not isinstance(body.get(k), str) or not body.get(k)}
+    if missing:
+        raise ApiError(400, "invalid_body", "username and password are required", missing)
+    with _deps().engine.connect() as conn:
+        user = authenticate(conn, body["username"], body["password"])
+    if user is None:
+        raise ApiError(401, "bad_credentials", "unknown user, wrong password or disabled account")
+    token = Tokens(_deps().settings.secret_key).issue(user)
+    return jsonify({"token": token, "role": user.role, "unit": user.unit_code, "grid": user.grid_code})
+
+
+@bp.post("/reports")
+def submit_report():
+    body = _json_body()
+    channel = body.get("channel", "public")
+    if channel not in CHANNEL_ROLES:
+        raise ApiError(422, "invalid_envelope", "unknown channel", {"channel": f"must be one of {', '.join(CHANNEL_ROLES)}"})
+    allowed = CHANNEL_ROLES[channel]
+    user = current_user()
+    if allowed is not None:
+        if user is None:
+            raise ApiError(401, "unauthenticated", f"channel {channel!r} needs a login")
+        if user.role not in allowed:
+            raise ApiError(403, "forbidden", f"role {user.role!r} may not report on channel {channel!r}")
+    if "schema" in body and body["schema"] != "report/1":
+        raise ApiError(422, "invalid_envelope", "unsupported schema", {"schema": "must be report/1 or omitted"})
+    envelope = dict(body, schema="report/1", channel=channel)
+    envelope.setdefault("report_id", uuid.uuid4().hex)
+    envelope.setdefault("reported_at", _deps().clock().isoformat())
+    if channel == "grid" and user is not None:
+        reporter = envelope.get("reporter") if isinstance(envelope.get("reporter"), dict) else {}
+        envelope["reporter"] = {**reporter, "id": user.username}
+    try:
+        report = validate_envelope(envelope)
+    except EnvelopeError as exc:
+        raise ApiError(422, "invalid_envelope", exc.reason, exc.fields) from None
+    deps = _deps()
+    try:
+        send_confirmed(
+            deps.producer(),
+            [(deps.topics.report(channel), report.report_id.encode("utf-8"), encode(report.to_json_dict()))],
+            timeout_s=5.0,
+        )
+    except BrokerUnavailable as exc:
+        current_app.logger.warning("report %s/%s not accepted: %s", channel, report.report_id, exc)
+        raise ApiError(503, "broker_unavailable", "the report could not be queued; nothing was accepted, retry later") from None
+    return jsonify({"report_id": report.report_id, "channel": channel, "status": "accepted"}), 202
+
+
+@bp.get("/reports/<channel>/<report_id>")
+def report_status(channel: str, report_id: str):
+    if channel not in CHANNEL_ROLES:
+        raise ApiError(404, "not_found", f"unknown channel {channel!r}")
+    with _deps().engine.connect() as conn:
+        status = queries.report_status(conn, channel, report_id)
+    if status is None:
+        raise ApiError(404, "not_found", "no such report has been processed (yet); retry in a moment")
+    return jsonify(status)
+
+
+def _int_arg(name: str, default: int | None, low: int = 1, high: int = 500) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be an integer", {name: "must be an integer"}) from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_query", f"{name} out of range", {name: f"must be between {low} and {high}"})
+    return value
+
+
+@bp.get("/tickets")
+@require_roles(*STAFF_ROLES)
+def list_tickets():
+    since = request.args.get("since")
+    since_dt = None
+    if since:
+        try:
+            since_dt = datetime.fromisoformat(since)
+        except ValueError:
+            raise ApiError(400, "invalid_query", "since must be RFC 3339", {"since": "must be RFC 3339"}) from None
+        if since_dt.tzinfo is None:
+            raise ApiError(400, "invalid_query", "since needs an offset", {"since": "must include a UTC offset"})
+    with _deps().engine.connect() as conn:
+        items, next_cursor = queries.list_tickets(
+            conn, scope_of(current_user()), status=request.args.get("status") or None,
+            unit=request.args.get("unit") or None, district=request.args.get("district") or None,
+            since=since_dt, limit=_int_arg("limit", 50), cursor=_int_arg("cursor", None, 1, 2**62),
+        )
+    return jsonify({"items": items, "next_cursor": str(next_cursor) if next_cursor else None})
+
+
+@bp.get("/tickets/<ticket_no>")
+def get_ticket(ticket_no: str):
+    user = current_user()
+    with _deps().engine.connect() as conn:
+        ticket = queries.get_ticket(conn, ticket_no, scope_of(user)) if user else None
+        if ticket is None:
+            ticket = queries.public_ticket(conn, ticket_no)
+    if ticket is None:
+        raise ApiError(404, "not_found", f"no ticket {ticket_no}")
+    return jsonify(ticket)
+
+
+@bp.get("/route")
+@require_roles(*STAFF_ROLES)
+def route():
+    try:
+        lon = float(request.args["lon"])
+        lat = float(request.args["lat"])
+    except (KeyError, ValueError):
+        raise ApiError(400, "invalid_query", "lon and lat are required numbers", {"lon": "number", "lat": "number"}) from None
+    crs = request.args.get("crs", "wgs84")
+    if crs not in set(Crs):
+        raise ApiError(400, "invalid_query", "unknown crs", {"crs": f"must be one of {', '.join(Crs)}"})
+    try:
+        lon, lat = to_wgs84(lon, lat, crs)
+    except OutsideChina as exc:
+        raise ApiError(422, "outside_china", str(exc), {"lon": "outside China", "lat": "outside China"}) from None
+    return jsonify(decide_route(current_app.extensions["yunguan_routing"](), lon, lat))
+
+
+@bp.get("/areas")
+@require_roles(*STAFF_ROLES)
+def areas():
+    level = request.args.get("level") or None
+    if level and level not in ("district", "street", "community", "grid"):
+        raise ApiError(400, "invalid_query", "unknown level", {"level": "district, street, community or grid"})
+    simplify = float(request.args.get("simplify_m", "0") or 0)
+    with _deps().engine.connect() as conn:
+        return jsonify(queries.areas_geojson(conn, level, simplify_m=min(max(simplify, 0.0), 500.0)))
+
+
+@bp.get("/categories")
+def categories():
+    with _deps().engine.connect() as conn:
+        return jsonify(queries.categories(conn))
+
+
+@bp.get("/units")
+@require_roles(*STAFF_ROLES)
+def units():
+    with _deps().engine.connect() as conn:
+        return jsonify(queries.units(conn))
+
+
+health = Blueprint("health", __name__)
+
+
+@health.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@health.get("/readyz")
+def readyz():
+    deps = _deps()
+    checks = {}
+    try:
+        with deps.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; the message says which
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    host, port = broker_address(deps.settings.kafka_bootstrap)
+    checks["broker"] = "ok" if port_answers(host, port, timeout=1.0) else f"unavailable at {host}:{port}"
+    ready = all(v == "ok" for v in checks.values())
+    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
+
+
+@health.get("/metrics")
+def metrics():
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}

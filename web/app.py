@@ -1,0 +1,51 @@
+"""The Flask app factory: everything comes in through `deps`; nothing is read from globals."""
+from __future__ import annotations
+
+from flask import Flask
+from flask_socketio import SocketIO
+from flask_wtf.csrf import CSRFProtect
+
+from web import api, errors, pages, sockets
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, SocketIO]:
+    """`deps` carries settings, engine, topics, clock and a lazy producer; `routing` returns the
+    current RoutingContext (the same cache type the worker uses)."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=deps.settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_AS_ASCII=False,
+        MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+    )
+    app.json.ensure_ascii = False
+    app.extensions["yunguan"] = deps
+    app.extensions["yunguan_routing"] = routing
+
+    csrf = CSRFProtect(app)
+    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never with the session cookie on writes
+    errors.register(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api.health)
+    app.register_blueprint(pages.bp)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=[], logger=False, engineio_logger=False)
+    sockets.register(socketio)
+    bridge = sockets.EventBridge(socketio, deps.settings.kafka_bootstrap, deps.topics.ticket_events)
+    app.extensions["yunguan_bridge"] = bridge
+    if relay_events:
+        bridge.start()
+    return app, socketio

@@ -1,0 +1,50 @@
+"""HTML pages: login and the command-centre console. Data reaches them only through the API."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+
+from store.users import authenticate
+from web.auth import Tokens, current_user
+
+bp = Blueprint("pages", __name__)
+
+CONSOLE_ROLES = ("admin", "operator", "hotline")
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("pages.console"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        deps = current_app.extensions["yunguan"]
+        with deps.engine.connect() as conn:
+            user = authenticate(conn, request.form.get("username", ""), request.form.get("password", ""))
+        if user is None:
+            error = "用户名或密码错误 / Wrong username or password"
+        else:
+            session.clear()
+            session["uid"] = user.id
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.console"))
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("pages.login"))
+
+
+@bp.get("/console")
+def console():
+    user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next="/console"))
+    if user.role not in CONSOLE_ROLES:
+        return render_template("forbidden.html", user=user), 403
+    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
+    return render_template("console.html", user=user, token=token)

@@ -1,0 +1,118 @@
+"""Socket.IO namespace /console (contract §7): token checked on connect, rooms decided by the server.
+
+The web process relays `tickets.events` to rooms: every event to `all` (command centre), to
+`unit:<assignee>` and to `grid:<grid cell>`. Delivery is best effort; clients fill gaps through
+GET /api/v1/tickets?since=…
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from flask import request
+from flask_socketio import SocketIO, join_room
+from kafka import KafkaConsumer, TopicPartition
+
+from store.users import User
+from web.auth import user_from_token
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/console"
+
+
+def rooms_for_user(user: User) -> list[str]:
+    if user.role in ("admin", "operator", "hotline"):
+        return ["all"]
+    if user.role == "department" and user.unit_code:
+        return [f"unit:{user.unit_code}"]
+    if user.role == "grid" and user.grid_code:
+        return [f"grid:{user.grid_code}"]
+    return []
+
+
+def rooms_for_event(event: dict) -> list[str]:
+    rooms = ["all"]
+    assignee = event.get("assignee") or {}
+    if assignee.get("code"):
+        rooms.append(f"unit:{assignee['code']}")
+    grid = (event.get("area") or {}).get("grid") or {}
+    if isinstance(grid, dict) and grid.get("code"):
+        rooms.append(f"grid:{grid['code']}")
+    return rooms
+
+
+def register(socketio: SocketIO) -> None:
+    @socketio.on("connect", namespace=NAMESPACE)
+    def _connect(auth=None):
+        token = auth.get("token") if isinstance(auth, dict) else None
+        user = user_from_token(token)
+        if user is None:
+            raise ConnectionRefusedError("a valid token is required: auth={token: ...} from POST /api/v1/auth/token")
+        rooms = rooms_for_user(user)
+        if not rooms:
+            raise ConnectionRefusedError(f"role {user.role} has no console rooms")
+        for room in rooms:
+            join_room(room)
+        log.info("socket %s joined %s as %s", request.sid, rooms, user.username)
+
+
+class EventBridge:
+    """Consumes tickets.events (no consumer group: every web process sees every event) and emits."""
+
+    def __init__(self, socketio: SocketIO, bootstrap: str, topic: str) -> None:
+        self.socketio = socketio
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.emitted = 0
+
+    def start(self) -> None:
+        self.socketio.start_background_task(self._run)
+
+    def _consumer(self) -> KafkaConsumer:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            allow_auto_create_topics=False, auto_offset_reset="latest",
+        )
+        partitions = consumer.partitions_for_topic(self.topic)
+        if not partitions:
+            consumer.close()
+            raise RuntimeError(f"topic {self.topic} does not exist; run `yunguan up`")
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_end(*tps)
+        for tp in tps:
+            consumer.position(tp)  # resolve the end offsets now, so nothing emitted later is skipped
+        return consumer
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                consumer = self._consumer()
+            except Exception as exc:
+                log.warning("event bridge cannot consume %s yet: %s; retrying", self.topic, exc)
+                self.stop.wait(2.0)
+                continue
+            self.ready.set()
+            try:
+                while not self.stop.is_set():
+                    for records in consumer.poll(timeout_ms=200).values():
+                        for record in records:
+                            self._emit(record.value)
+            except Exception:
+                log.exception("event bridge failed; reconnecting")
+                self.ready.clear()
+            finally:
+                consumer.close()
+
+    def _emit(self, raw: bytes) -> None:
+        try:
+            event = json.loads(raw)
+        except (ValueError, TypeError):
+            log.error("tickets.events carried a non-JSON value; skipped")
+            return
+        self.socketio.emit("ticket", event, to=rooms_for_event(event), namespace=NAMESPACE)
+        self.emitted += 1

@@ -1,0 +1,1 @@
+"""The CLI and the one module that wires the parts together."""

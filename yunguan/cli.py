@@ -1,0 +1,419 @@
+"""`yunguan`: the one console script (contract §1). Exit 0 on success, 2 on bad usage or input, 1 otherwise."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from config import Settings, SettingsError, load_settings
+
+log = logging.getLogger("yunguan")
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: exit status 2, nothing half-written."""
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_up(settings: Settings, args) -> int:
+    from store.db import make_engine
+    from store.migrate import upgrade
+    from streams.topics import Topics, create_topics
+    from yunguan.services import ensure_broker, ensure_postgres
+
+    ensure_postgres(settings.database_url, say)
+    if not args.no_broker:
+        ensure_broker(settings.kafka_bootstrap, settings.state_path, say)
+        created = create_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix), settings.topic_partitions)
+        say(f"Kafka: topics ready ({len(created)} created, {settings.topic_partitions} partitions each)")
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    say("database: migrations applied (head)")
+    say("up: ready")
+    return 0
+
+
+def cmd_down(settings: Settings, args) -> int:
+    from yunguan.services import stop_broker
+
+    stop_broker(settings.state_path, say)
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, args) -> int:
+    from store.db import make_engine
+    from store.migrate import current_revision, upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        say(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_topics_create(settings: Settings, args) -> int:
+    from streams.topics import Topics, create_topics
+
+    topics = Topics(settings.topic_prefix)
+    created = create_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
+    say(f"topics: {', '.join(topics.all)} ready ({len(created)} created)")
+    return 0
+
+
+def cmd_areas_load(settings: Settings, args) -> int:
+    from gis.areas import AreaFileError, read_geojson
+    from store.areas import replace_level
+    from store.db import make_engine
+
+    path = Path(args.path)
+    if path.suffix.lower() not in {".geojson", ".json"}:
+        raise UsageError(f"{path}: only GeoJSON (.geojson/.json) is read so far")
+    try:
+        areas = read_geojson(path, args.level, args.crs, args.code_field, args.name_field, args.parent_field)
+    except AreaFileError as exc:
+        raise UsageError(str(exc)) from None
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            count = replace_level(conn, args.level, areas)
+    finally:
+        engine.dispose()
+    say(json.dumps({"level": args.level, "loaded": count, "crs": args.crs}, ensure_ascii=False))
+    return 0
+
+
+def cmd_route(settings: Settings, args) -> int:
+    from gis.crs import OutsideChina, to_wgs84
+    from store.db import make_engine
+    from streams.intake import decide_route
+    from streams.routing import RoutingCache
+
+    if args.input is None and (args.lon is None or args.lat is None):
+        raise UsageError("give --lon and --lat, or --input FILE")
+    engine = make_engine(settings.database_url)
+    try:
+        ctx = RoutingCache(engine, settings.nearest_tolerance_m)()
+    finally:
+        engine.dispose()
+    if args.input is None:
+        try:
+            lon, lat = to_wgs84(args.lon, args.lat, args.crs)
+        except OutsideChina as exc:
+            raise UsageError(str(exc)) from None
+        say(json.dumps(decide_route(ctx, lon, lat), ensure_ascii=False))
+        return 0
+    import csv
+
+    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", newline="")
+    out = sys.stdout
+    with stream:
+        reader = csv.DictReader(stream)
+        if not reader.fieldnames or not {"lon", "lat"} <= set(reader.fieldnames):
+            raise UsageError("the CSV needs a header with lon,lat[,crs][,category]")
+        for line_no, row in enumerate(reader, start=2):
+            try:
+                lon, lat = to_wgs84(float(row["lon"]), float(row["lat"]), row.get("crs") or args.crs)
+                decision = decide_route(ctx, lon, lat)
+            except (ValueError, OutsideChina) as exc:
+                decision = {"error": {"line": line_no, "message": str(exc)}}
+            out.write(json.dumps(decision, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _wiring(settings: Settings):
+    from yunguan.wiring import build
+
+    return build(settings)
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    from streams.routing import RoutingCache
+    from web.app import create_app
+
+    deps = _wiring(settings)
+    app, socketio = create_app(deps, RoutingCache(deps.engine, settings.nearest_tolerance_m))
+    host = args.host or settings.web_host
+    port = args.port or settings.web_port
+    say(f"serve: http://{host}:{port}/console")
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False, log_output=False)
+    return 0
+
+
+def cmd_worker(settings: Settings, args) -> int:
+    from streams.worker import run_until_signalled
+    from yunguan.wiring import build_worker
+
+    deps = _wiring(settings)
+    try:
+        run_until_signalled(build_worker(deps))
+    finally:
+        deps.close()
+    return 0
+
+
+def cmd_simulate(settings: Settings, args) -> int:
+    from store.areas import load_areas
+    from streams.producer import encode, make_producer
+    from streams.topics import Topics
+    from yunguan.simulate import Simulator, run
+
+    if args.rate <= 0:
+        raise UsageError("--rate must be positive")
+    deps = _wiring(settings)
+    areas = load_areas(deps.engine)
+    if not areas:
+        raise UsageError("no areas loaded: run `yunguan demo --data-only` or `yunguan areas load` first")
+    topics = Topics(settings.topic_prefix)
+    producer = make_producer(settings.kafka_bootstrap)
+    pending = []
+    failed = 0
+
+    def publish(envelope: dict) -> None:
+        nonlocal failed
+        pending.append(producer.send(topics.report(envelope["channel"]), key=envelope["report_id"].encode(), value=encode(envelope)))
+        if len(pending) >= 500:
+            failed += _settle(producer, pending)
+
+    try:
+        sent = run(Simulator(areas, args.seed), publish, args.rate, args.duration, say if args.verbose else None)
+    except KeyboardInterrupt:
+        sent = None
+    failed += _settle(producer, pending)
+    producer.close()
+    deps.close()
+    say(f"simulate: {sent if sent is not None else 'interrupted;'} reports published, {failed} failed")
+    return 1 if failed else 0
+
+
+def _settle(producer, futures: list) -> int:
+    producer.flush(timeout=30)
+    failed = 0
+    for f in futures:
+        try:
+            f.get(timeout=10)
+        except Exception:
+            failed += 1
+    futures.clear()
+    return failed
+
+
+def _read_password(args) -> str:
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the passwords differ")
+    return password
+
+
+def cmd_users_add(settings: Settings, args) -> int:
+    from sqlalchemy.exc import IntegrityError
+
+    from store.db import make_engine
+    from store.users import UserError, add_user
+
+    password = _read_password(args)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            user = add_user(conn, args.name, password, args.role, args.unit, args.grid, args.supervisor)
+    except (UserError, IntegrityError) as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    finally:
+        engine.dispose()
+    say(json.dumps({"username": user.username, "role": user.role, "unit": user.unit_code, "grid": user.grid_code,
+                    "supervisor": user.supervisor}, ensure_ascii=False))
+    return 0
+
+
+def cmd_schema(settings: Settings, args) -> int:
+    from streams.envelope import json_schema
+
+    text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_demo(settings: Settings, args) -> int:
+    import secrets
+
+    from store.db import make_engine
+    from yunguan.demo import load_demo_data
+
+    cmd_up(settings, argparse.Namespace(no_broker=False))
+    engine = make_engine(settings.database_url)
+    try:
+        accounts = load_demo_data(engine, say)
+    finally:
+        engine.dispose()
+    if args.data_only:
+        _print_accounts(accounts, None)
+        return 0
+    env = dict(os.environ)
+    env.setdefault("YUNGUAN_SECRET_KEY", settings.secret_key if os.environ.get("YUNGUAN_SECRET_KEY") else secrets.token_hex(32))
+    exe = [sys.executable, "-m", "yunguan.cli"]
+    host = args.host or settings.web_host
+    port = args.port or settings.web_port
+    children = [
+        subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen([*exe, "worker"], env=env),
+        subprocess.Popen([*exe, "simulate", "--rate", str(args.rate), "--duration", "0"], env=env),
+    ]
+    url = f"http://{host}:{port}/console"
+    _print_accounts(accounts, url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            if any(c.poll() is not None for c in children):
+                say("demo: a process exited; stopping the others")
+                break
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    for c in children:
+        if c.poll() is None:
+            c.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for c in children:
+        try:
+            c.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            c.kill()
+    say("demo: stopped (the broker keeps running; `yunguan down` stops it)")
+    return 0
+
+
+def _print_accounts(accounts, url) -> None:
+    if url:
+        say(f"\n  console: {url}")
+    say("  demo accounts (password for all: %s):" % accounts[0][1])
+    for username, _, what in accounts:
+        say(f"    {username:<10} {what}")
+    say("")
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yunguan", description="Yunguan city operation-management-service platform")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="make PostgreSQL+PostGIS and the broker ready, create topics, migrate")
+    up.add_argument("--no-broker", action="store_true", help="only the database (tests start their own broker)")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the broker that `up` started").set_defaults(func=cmd_down)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    topics = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="topics_command", required=True)
+    topics.add_parser("create", help="create the contract's topics").set_defaults(func=cmd_topics_create)
+
+    areas = sub.add_parser("areas", help="administrative areas").add_subparsers(dest="areas_command", required=True)
+    load = areas.add_parser("load", help="load or replace a level of areas from GeoJSON")
+    load.add_argument("path")
+    load.add_argument("--level", required=True, choices=["district", "street", "community", "grid"])
+    load.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
+    load.add_argument("--code-field", default="code")
+    load.add_argument("--name-field", default="name")
+    load.add_argument("--parent-field", default=None)
+    load.set_defaults(func=cmd_areas_load)
+
+    route = sub.add_parser("route", help="print routing decisions as JSON")
+    route.add_argument("--lon", type=float)
+    route.add_argument("--lat", type=float)
+    route.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
+    route.add_argument("--category")
+    route.add_argument("--input", help="CSV with header lon,lat[,crs][,category]; - for stdin")
+    route.set_defaults(func=cmd_route)
+
+    serve = sub.add_parser("serve", help="web API and Socket.IO consoles")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("worker", help="consume reports, write tickets, publish events").set_defaults(func=cmd_worker)
+
+    sim = sub.add_parser("simulate", help="publish synthetic reports")
+    sim.add_argument("--rate", type=float, default=5.0, help="reports per second")
+    sim.add_argument("--duration", type=float, default=60.0, help="seconds; 0 runs until interrupted")
+    sim.add_argument("--seed", type=int)
+    sim.set_defaults(func=cmd_simulate)
+
+    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="create an account; password from stdin or prompt")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["admin", "operator", "department", "grid", "hotline"])
+    add.add_argument("--unit")
+    add.add_argument("--grid")
+    add.add_argument("--supervisor", action="store_true")
+    add.set_defaults(func=cmd_users_add)
+
+    schema = sub.add_parser("schema", help="print the report envelope's JSON Schema")
+    schema.add_argument("--output", "-o")
+    schema.set_defaults(func=cmd_schema)
+
+    demo = sub.add_parser("demo", help="up + demo data + serve + worker + simulate")
+    demo.add_argument("--data-only", action="store_true", help="load the demo data and exit")
+    demo.add_argument("--rate", type=float, default=2.0, help="simulated reports per second")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        return args.func(settings, args)
+    except (UsageError, SettingsError) as exc:
+        print(f"yunguan: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: a clear message, status 1
+        from yunguan.services import SetupError
+
+        if isinstance(exc, SetupError):
+            print(f"yunguan: {exc}", file=sys.stderr)
+        else:
+            log.exception("failed")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The only module that knows every part: builds the engine, router cache, producer and clock once."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy.engine import Engine
+
+from config import Settings
+from store.db import make_engine
+from streams.routing import RoutingCache
+from streams.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    engine: Engine
+    topics: Topics
+    clock: Callable[[], datetime]
+    _producer: object | None = None
+    _producer_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def producer(self):
+        """Created on first use, so a process starts (and reports not-ready) while the broker is down."""
+        from streams.producer import make_producer
+
+        with self._producer_lock:
+            if self._producer is None:
+                self._producer = make_producer(self.settings.kafka_bootstrap)
+            return self._producer
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+        self.engine.dispose()
+
+
+def build(settings: Settings) -> Deps:
+    return Deps(
+        settings=settings,
+        engine=make_engine(settings.database_url),
+        topics=Topics(settings.topic_prefix),
+        clock=lambda: datetime.now(timezone.utc),
+    )
+
+
+def build_worker(deps: Deps):
+    from streams.worker import Worker
+
+    return Worker(
+        settings=deps.settings,
+        engine=deps.engine,
+        producer=deps.producer(),
+        routing=RoutingCache(deps.engine, deps.settings.nearest_tolerance_m),
+        topics=deps.topics,
+        clock=deps.clock,
+    )

@@ -1,0 +1,11 @@
+"""WSGI entry for production servers: `gunicorn -w 1 --threads 100 yunguan.wsgi:app`.
+
+Building the app here at import is the point of this module (the server imports it once).
+"""
+from config import load_settings
+from streams.routing import RoutingCache
+from web.app import create_app
+from yunguan.wiring import build
+
+_deps = build(load_settings())
+app, socketio = create_app(_deps, RoutingCache(_deps.engine, _deps.settings.nearest_tolerance_m))
