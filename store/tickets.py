@@ -80,7 +80,7 @@ def allocate_sequence(conn: Connection, day: date, count: int) -> int:
 _INSERT_TICKET = text(
     "INSERT INTO tickets (ticket_no, status, version, category, description, address, location, district_code, "
     "area, assignee_code, routing, created_at, updated_at) VALUES (:ticket_no, :status, 1, :category, :description, "
-    ":address, CASE WHEN :lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END, "
+    ":address, ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326), "
     ":district_code, :area, :assignee_code, :routing, :now, :now) RETURNING id"
 ).bindparams(bindparam("area", type_=JSONB), bindparam("routing", type_=JSONB))
 

@@ -98,7 +98,13 @@ def ingest(
         for r in received
     ]
     new_ids = insert_reports(conn, reports)
-    fresh = [r for r in received if (r.envelope.channel, r.envelope.report_id) in new_ids]
+    fresh = []
+    taken: set[tuple[str, str]] = set()
+    for r in received:  # the same report twice in one batch: only its first copy counts
+        key = (r.envelope.channel, r.envelope.report_id)
+        if key in new_ids and key not in taken:
+            taken.add(key)
+            fresh.append(r)
     if not fresh:
         return []
     day = now.astimezone(ZoneInfo(timezone)).date()

@@ -35,7 +35,6 @@ def make_producer(bootstrap: str, *, max_block_ms: int = 3000, request_timeout_m
             retries=3,
             max_block_ms=max_block_ms,
             request_timeout_ms=request_timeout_ms,
-            api_version_auto_timeout_ms=max_block_ms,
         )
     except KafkaError as exc:
         raise BrokerUnavailable(f"Kafka broker at {bootstrap} is unreachable: {exc}") from exc

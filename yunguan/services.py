@@ -189,6 +189,11 @@ class BrokerFiles:
         return self.state_dir / "tansu.log"
 
 
+# Brokers started by this process: keeping the Popen objects lets us reap them (no zombies, no
+# "subprocess still running" warnings); a broker started by another process is found by its pid file.
+_STARTED: dict[int, subprocess.Popen] = {}
+
+
 def _is_our_broker(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -218,6 +223,7 @@ def ensure_broker(bootstrap: str, state_dir: Path, say: Say, timeout_s: float = 
             stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     files.pid.write_text(str(proc.pid))
+    _STARTED[proc.pid] = proc
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -255,6 +261,11 @@ def stop_broker(state_dir: Path, say: Say, timeout_s: float = 10.0) -> bool:
 
 
 def _reap(pid: int) -> None:
+    proc = _STARTED.get(pid)
+    if proc is not None:
+        if proc.poll() is not None:
+            del _STARTED[pid]
+        return
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:

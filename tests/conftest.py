@@ -1,0 +1,158 @@
+"""Fixtures over the real services: a test database with PostGIS, a private Tansu broker,
+per-test topics with unique names, a running web server and worker when a test asks for them."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from config import load_settings
+from store.db import make_engine, with_database
+from store.migrate import upgrade
+from streams.topics import Topics, create_topics, delete_topics
+from tests.helpers import free_port, wait_for
+from yunguan.demo import load_demo_data
+from yunguan.services import drop_database, ensure_broker, ensure_postgres, stop_broker
+
+DATA_TABLES = ("outbox", "ticket_history", "reports", "tickets", "ticket_day_sequence", "users")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="session")
+def broker():
+    """A private Tansu on a free port (or YUNGUAN_TEST_KAFKA_BOOTSTRAP to test against another broker)."""
+    external = os.environ.get("YUNGUAN_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    state = Path(tempfile.mkdtemp(prefix="yunguan-test-broker-"))
+    bootstrap = f"127.0.0.1:{free_port()}"
+    ensure_broker(bootstrap, state, _quiet)
+    try:
+        yield bootstrap
+    finally:
+        stop_broker(state, _quiet)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def base_settings(broker):
+    base = load_settings()
+    url = with_database(base.database_url, f"yunguan_test_{os.getpid()}")
+    drop_database(url)
+    ensure_postgres(url, _quiet)
+    settings = base.replace(
+        database_url=url, kafka_bootstrap=broker, topic_partitions=2, max_poll_interval_ms=3000,
+        session_timeout_ms=3000, secret_key="test-secret-" + uuid.uuid4().hex, state_dir=tempfile.mkdtemp(),
+    )
+    engine = make_engine(url)
+    upgrade(engine)
+    load_demo_data(engine, _quiet)
+    engine.dispose()
+    try:
+        yield settings
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(base_settings):
+    eng = make_engine(base_settings.database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clean_db(engine):
+    """Each test starts without tickets, reports, events or accounts (areas, units, categories stay)."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def settings(base_settings, broker):
+    """Settings owning uuid-named topics and a consumer group of their own."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    s = base_settings.replace(topic_prefix=prefix, worker_group=f"{prefix}worker")
+    topics = Topics(prefix)
+    create_topics(broker, topics, s.topic_partitions)
+    yield s
+    try:
+        delete_topics(broker, list(topics.all))
+    except Exception:
+        pass  # Tansu keeps topics in memory; leftover topics die with the test broker
+
+
+@pytest.fixture
+def deps(settings, clean_db):
+    from yunguan.wiring import build
+
+    d = build(settings)
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def worker(deps):
+    """A worker thread consuming this test's topics; stopped (leaving the group) after the test."""
+    from yunguan.wiring import build_worker
+
+    w = build_worker(deps)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def _run():
+        try:
+            w.run(stop)
+        except BaseException as exc:  # surfaced to the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=_run, name="test-worker", daemon=True)
+    thread.start()
+    yield w
+    stop.set()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "worker did not stop within 20 s"
+    assert not errors, f"worker failed: {errors!r}"
+
+
+@pytest.fixture
+def server(deps):
+    """The real Flask-SocketIO app on a free port, served by Werkzeug in threads."""
+    from werkzeug.serving import make_server
+
+    from streams.routing import RoutingCache
+    from web.app import create_app
+
+    app, socketio = create_app(deps, RoutingCache(deps.engine, deps.settings.nearest_tolerance_m))
+    port = free_port()
+    httpd = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    bridge = app.extensions["yunguan_bridge"]
+    wait_for(bridge.ready.is_set, 20, what="the event bridge to consume tickets.events")
+    yield f"http://127.0.0.1:{port}", app
+    bridge.stop.set()
+    httpd.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def make_user(engine):
+    from store.users import add_user
+
+    def _make(username: str, role: str, password: str = "secret-pass-1", **kwargs):
+        with engine.begin() as conn:
+            return add_user(conn, username, password, role, **kwargs)
+
+    return _make
