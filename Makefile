@@ -20,6 +20,8 @@ demo: $(STAMP)
 
 # The full test suite against a real PostgreSQL+PostGIS and a private Tansu broker the tests start.
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/yunguan up --no-broker
 	$(VENV)/bin/python -m pytest
 

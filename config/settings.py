@@ -9,10 +9,11 @@ import dataclasses
 import os
 import secrets
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class SettingsError(ValueError):
@@ -34,10 +35,17 @@ class Settings:
     session_timeout_ms: int
     ticket_prefix: str
     nearest_tolerance_m: float
+    public_rate_limit: str
+    rate_limit_storage: str
+    trusted_proxies: int
+    media_dir: str
+    reconcile_grace_s: float
+    breaker_window: int
+    breaker_threshold: float
     web_host: str
     web_port: int
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @property

@@ -70,7 +70,7 @@ def geometry_to_wgs84(geometry, crs: Crs | str):
 
     def _one(x, y, z=None):
         if hasattr(x, "__len__"):
-            pairs = [to_wgs84(float(a), float(b), crs) for a, b in zip(x, y)]
+            pairs = [to_wgs84(float(a), float(b), crs) for a, b in zip(x, y, strict=False)]
             return [p[0] for p in pairs], [p[1] for p in pairs]
         return to_wgs84(x, y, crs)
 

@@ -8,8 +8,8 @@ when the areas are reloaded.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import shapely
 import shapely.ops

@@ -1,9 +1,9 @@
 """Areas and units in PostGIS: replace a level atomically, read everything back for the router."""
 from __future__ import annotations
 
+from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from shapely import wkb
 
 from dispatch.model import Unit
 from gis.areas import Area

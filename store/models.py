@@ -169,3 +169,17 @@ class TicketDaySequence(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class IntakeLogRow(Base):
+    """Reports accepted over HTTP: the idempotency record for re-sends and the reconciliation source."""
+
+    __tablename__ = "intake_log"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    envelope: Mapped[dict] = mapped_column(JSONB)
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    republished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -34,7 +34,7 @@ class Location(BaseModel):
     crs: Crs = Crs.WGS84
 
     @model_validator(mode="after")
-    def _inside_china(self) -> "Location":
+    def _inside_china(self) -> Location:
         if not in_china_bounds(float(self.lon), float(self.lat)):
             raise ValueError(
                 f"point ({self.lon}, {self.lat}) is outside China's range "
@@ -77,7 +77,7 @@ class ReportEnvelope(BaseModel):
     attachments: Annotated[list[Attachment], Field(max_length=9)] = []
 
     @model_validator(mode="after")
-    def _somewhere(self) -> "ReportEnvelope":
+    def _somewhere(self) -> ReportEnvelope:
         if self.location is None and not self.address:
             raise ValueError("a report needs a location or an address (both are missing)")
         return self

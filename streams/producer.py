@@ -35,6 +35,9 @@ def make_producer(bootstrap: str, *, max_block_ms: int = 3000, request_timeout_m
             retries=3,
             max_block_ms=max_block_ms,
             request_timeout_ms=request_timeout_ms,
+            # Fail fast when the broker is away: callers answer 503 and retry, never 202.
+            bootstrap_timeout_ms=max_block_ms,
+            delivery_timeout_ms=request_timeout_ms + 3000,
         )
     except KafkaError as exc:
         raise BrokerUnavailable(f"Kafka broker at {bootstrap} is unreachable: {exc}") from exc

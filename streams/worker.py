@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
-from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka import KafkaConsumer, OffsetAndMetadata
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from config import Settings
@@ -28,6 +30,46 @@ log = logging.getLogger(__name__)
 
 class MissingTopic(RuntimeError):
     pass
+
+
+class DurabilityOff(RuntimeError):
+    """synchronous_commit is off: a committed offset could outlive a lost transaction."""
+
+
+class BreakerOpen(RuntimeError):
+    """Nearly every message looked invalid: the code (or a producer) is broken, not the input."""
+
+
+def check_durability(engine: Engine) -> None:
+    with engine.connect() as conn:
+        value = conn.execute(text("SHOW synchronous_commit")).scalar_one()
+    if value.lower() == "off":
+        raise DurabilityOff(
+            "PostgreSQL synchronous_commit is off for this role; the worker commits Kafka offsets only after "
+            "durable database commits, so it refuses to run. Set synchronous_commit = on "
+            "(ALTER ROLE ... SET synchronous_commit = on, or in postgresql.conf)."
+        )
+
+
+@dataclass
+class Breaker:
+    """Trips when at least `threshold` of the last `window` messages were dead-lettered."""
+
+    window: int
+    threshold: float
+    _recent: deque = field(default_factory=deque)
+
+    def record(self, valid: int, invalid: int) -> None:
+        self._recent.extend([False] * valid + [True] * invalid)
+        while len(self._recent) > self.window:
+            self._recent.popleft()
+        if len(self._recent) >= self.window:
+            share = sum(self._recent) / len(self._recent)
+            if share >= self.threshold:
+                raise BreakerOpen(
+                    f"{share:.0%} of the last {len(self._recent)} messages were invalid; stopping before "
+                    "dead-lettering everything. Check the producers and the envelope schema, then restart."
+                )
 
 
 @dataclass
@@ -66,14 +108,19 @@ class Worker:
     producer: object
     routing: Callable[[], RoutingContext]
     topics: Topics
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     stats: WorkerStats = field(default_factory=WorkerStats)
+    breaker: Breaker | None = None
+
+    def __post_init__(self) -> None:
+        if self.breaker is None:
+            self.breaker = Breaker(self.settings.breaker_window, self.settings.breaker_threshold)
 
     def process(self, records) -> None:
         """Handle one polled batch: {TopicPartition: [ConsumerRecord]}; raises on transient failure."""
         valid: list[Received] = []
         letters = []
-        for tp, messages in records.items():
+        for _tp, messages in records.items():
             for m in messages:
                 try:
                     envelope = parse_envelope(m.value)
@@ -86,6 +133,7 @@ class Worker:
                     valid.append(Received(envelope, m.topic, m.partition, m.offset))
                 except EnvelopeError as exc:
                     letters.append(dead_letter(self.topics, m, exc.reason))
+        self.breaker.record(len(valid), len(letters))
         if letters:
             send_confirmed(self.producer, letters)
             self.stats.dead_letters += len(letters)
@@ -100,6 +148,7 @@ class Worker:
             self.stats.tickets += len(created)
 
     def run(self, stop: threading.Event, consumer: KafkaConsumer | None = None) -> None:
+        check_durability(self.engine)
         consumer = consumer or make_consumer(self.settings, self.topics)
         log.info("worker consuming %s as group %s", ", ".join(self.topics.intake), self.settings.worker_group)
         try:
@@ -117,8 +166,12 @@ class Worker:
             log.info("worker left the group")
 
 
-def run_until_signalled(worker: Worker) -> None:
-    """SIGTERM/SIGINT finish the current batch, then the consumer leaves the group cleanly."""
+def run_until_signalled(worker: Worker, max_backoff_s: float = 60.0) -> None:
+    """SIGTERM/SIGINT finish the current batch, then the consumer leaves the group cleanly.
+
+    Transient failures (database or broker down) are never dead-lettered: the worker backs off
+    (1 s, 2 s, 4 s … up to `max_backoff_s`) and replays from the last committed offset with a fresh
+    consumer. Configuration errors (missing topic, durability off, breaker open) stop it."""
     import signal
 
     stop = threading.Event()
@@ -129,13 +182,16 @@ def run_until_signalled(worker: Worker) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    backoff = 1.0
     while not stop.is_set():
+        batches_before = worker.stats.batches
         try:
             worker.run(stop)
-        except MissingTopic:
+        except (MissingTopic, DurabilityOff, BreakerOpen):
             raise
         except Exception:
-            # Transient failures (database or broker down) are never dead-lettered: back off and
-            # replay from the last committed offset with a fresh consumer.
-            log.exception("worker loop failed; restarting from the last committed offset in 2 s")
-            stop.wait(2.0)
+            if worker.stats.batches > batches_before:
+                backoff = 1.0
+            log.exception("worker loop failed; replaying from the last committed offset in %.0f s", backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, max_backoff_s)

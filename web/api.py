@@ -1,24 +1,29 @@
 """The JSON API (contract §4): thin views that parse, call one function, render."""
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, request
+from prometheus_client import Counter
 from sqlalchemy import text
 
 from gis.crs import Crs, OutsideChina, to_wgs84
-from store import queries
+from store import intake_log, queries
 from store.queries import TicketScope
 from store.users import User, authenticate
-from streams.intake import decide_route
 from streams.envelope import EnvelopeError, validate_envelope
+from streams.intake import decide_route
 from streams.producer import BrokerUnavailable, encode, send_confirmed
 from streams.topics import broker_address, port_answers
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
 from web.errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+REPORTS_ACCEPTED = Counter("yunguan_reports_accepted", "Reports accepted over HTTP (broker acknowledged)", ["channel"])
 
 # Who may publish on which channel; residents (no account) only on `public`.
 CHANNEL_ROLES = {
@@ -64,6 +69,11 @@ def issue_token():
     return jsonify({"token": token, "role": user.role, "unit": user.unit_code, "grid": user.grid_code})
 
 
+def _body_sha256(body: dict) -> str:
+    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 @bp.post("/reports")
 def submit_report():
     body = _json_body()
@@ -79,9 +89,10 @@ def submit_report():
             raise ApiError(403, "forbidden", f"role {user.role!r} may not report on channel {channel!r}")
     if "schema" in body and body["schema"] != "report/1":
         raise ApiError(422, "invalid_envelope", "unsupported schema", {"schema": "must be report/1 or omitted"})
+    deps = _deps()
     envelope = dict(body, schema="report/1", channel=channel)
     envelope.setdefault("report_id", uuid.uuid4().hex)
-    envelope.setdefault("reported_at", _deps().clock().isoformat())
+    envelope.setdefault("reported_at", deps.clock().isoformat())
     if channel == "grid" and user is not None:
         reporter = envelope.get("reporter") if isinstance(envelope.get("reporter"), dict) else {}
         envelope["reporter"] = {**reporter, "id": user.username}
@@ -89,16 +100,30 @@ def submit_report():
         report = validate_envelope(envelope)
     except EnvelopeError as exc:
         raise ApiError(422, "invalid_envelope", exc.reason, exc.fields) from None
-    deps = _deps()
-    try:
-        send_confirmed(
-            deps.producer(),
-            [(deps.topics.report(channel), report.report_id.encode("utf-8"), encode(report.to_json_dict()))],
-            timeout_s=5.0,
+
+    value = report.to_json_dict()
+    with deps.engine.begin() as conn:
+        claimed = intake_log.claim(conn, channel, report.report_id, _body_sha256(body), value)
+    if claimed.conflict:
+        raise ApiError(
+            422, "report_id_conflict",
+            f"report {report.report_id!r} was already submitted on channel {channel!r} with a different body; "
+            "use a new report_id for a new report",
+            {"report_id": "already used with a different body"},
         )
-    except BrokerUnavailable as exc:
-        current_app.logger.warning("report %s/%s not accepted: %s", channel, report.report_id, exc)
-        raise ApiError(503, "broker_unavailable", "the report could not be queued; nothing was accepted, retry later") from None
+    if claimed.publish:
+        try:
+            send_confirmed(
+                deps.producer(),
+                [(deps.topics.report(channel), report.report_id.encode("utf-8"), encode(value))],
+                timeout_s=5.0,
+            )
+        except BrokerUnavailable as exc:
+            current_app.logger.warning("report %s/%s not accepted: %s", channel, report.report_id, exc)
+            raise ApiError(503, "broker_unavailable", "the report could not be queued; nothing was accepted, retry later") from None
+        with deps.engine.begin() as conn:
+            intake_log.mark_accepted(conn, channel, report.report_id)
+        REPORTS_ACCEPTED.labels(channel).inc()
     return jsonify({"report_id": report.report_id, "channel": channel, "status": "accepted"}), 202
 
 

@@ -1,7 +1,9 @@
 """The Flask app factory: everything comes in through `deps`; nothing is read from globals."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
@@ -31,9 +33,22 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
     csrf = CSRFProtect(app)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never with the session cookie on writes
     errors.register(app)
+    if deps.settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=deps.settings.trusted_proxies, x_proto=1)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     app.register_blueprint(pages.bp)
+    limiter = Limiter(
+        get_remote_address, app=app, storage_uri=deps.settings.rate_limit_storage, default_limits=[],
+        headers_enabled=True,
+    )
+    # Only anonymous (resident) submissions are limited; staff channels are authenticated.
+    app.view_functions["api.submit_report"] = limiter.limit(
+        deps.settings.public_rate_limit,
+        exempt_when=lambda: request.headers.get("Authorization", "").startswith("Bearer "),
+    )(app.view_functions["api.submit_report"])
 
     @app.after_request
     def _security_headers(response):

@@ -22,8 +22,8 @@ class UsageError(Exception):
     """Bad usage or bad input: exit status 2, nothing half-written."""
 
 
-def say(message: str) -> None:
-    print(message, flush=True)
+def say(message: str, err: bool = False) -> None:
+    print(message, flush=True, file=sys.stderr if err else sys.stdout)
 
 
 # ---------------------------------------------------------------- commands
@@ -216,6 +216,97 @@ def _settle(producer, futures: list) -> int:
     return failed
 
 
+def cmd_reconcile(settings: Settings, args) -> int:
+    from datetime import timedelta
+
+    from store import intake_log
+    from streams.producer import encode, make_producer, send_confirmed
+
+    deps = _wiring(settings)
+    grace = timedelta(seconds=args.grace if args.grace is not None else settings.reconcile_grace_s)
+    try:
+        with deps.engine.connect() as conn:
+            missing = intake_log.missing_tickets(conn, deps.clock(), grace)
+        for m in missing:
+            say(json.dumps({"channel": m.channel, "report_id": m.report_id, "accepted_at": m.accepted_at.isoformat()},
+                           ensure_ascii=False))
+        if missing and args.republish:
+            producer = make_producer(settings.kafka_bootstrap)
+            try:
+                send_confirmed(producer, [
+                    (deps.topics.report(m.channel), m.report_id.encode("utf-8"), encode(m.envelope)) for m in missing
+                ])
+            finally:
+                producer.close()
+            with deps.engine.begin() as conn:
+                intake_log.mark_republished(conn, [(m.channel, m.report_id) for m in missing])
+            say(f"reconcile: {len(missing)} accepted report(s) without a ticket re-published", err=True)
+            return 0
+        say(f"reconcile: {len(missing)} accepted report(s) without a ticket after {grace.total_seconds():.0f} s"
+            + ("; re-publish with --republish" if missing else ""), err=True)
+        return 1 if missing else 0
+    finally:
+        deps.close()
+
+
+def cmd_dlq_list(settings: Settings, args) -> int:
+    from streams.dlq import read_letters
+    from streams.topics import Topics
+
+    count = 0
+    for _, record, letter in read_letters(settings.kafka_bootstrap, Topics(settings.topic_prefix)):
+        raw = letter.get("raw") or ""
+        say(json.dumps({
+            "dlq": f"{record.partition}:{record.offset}", "origin": f"{letter.get('topic')}/{letter.get('partition')}/"
+            f"{letter.get('offset')}", "reason": letter.get("reason"),
+            "raw": raw if len(raw) <= args.width else raw[: args.width] + "…",
+        }, ensure_ascii=False))
+        count += 1
+        if args.limit and count >= args.limit:
+            break
+    say(f"dlq: {count} dead letter(s) listed", err=True)
+    return 0
+
+
+def cmd_dlq_replay(settings: Settings, args) -> int:
+    """Re-submit dead letters to their original topic, e.g. after fixing a producer or the schema."""
+    from kafka import OffsetAndMetadata
+
+    from streams.dlq import original_bytes, read_letters
+    from streams.producer import make_producer, send_confirmed
+    from streams.topics import Topics
+
+    topics = Topics(settings.topic_prefix)
+    wanted = set(args.offset or [])
+    if not wanted and not args.all:
+        raise UsageError("name letters with --offset PARTITION:OFFSET (see `yunguan dlq list`) or use --all")
+    group = f"{settings.topic_prefix}yunguan-dlq-replay" if args.all else None
+    producer = make_producer(settings.kafka_bootstrap)
+    replayed = 0
+    try:
+        for consumer, record, letter in read_letters(settings.kafka_bootstrap, topics, group=group):
+            if wanted and f"{record.partition}:{record.offset}" not in wanted:
+                continue
+            if letter.get("topic") not in topics.intake:
+                say(f"dlq: {record.partition}:{record.offset} has no intake origin ({letter.get('topic')}); skipped",
+                    err=True)
+            else:
+                send_confirmed(producer, [(letter["topic"], record.key, original_bytes(letter))])
+                replayed += 1
+            if group:  # remember progress so `--all` never replays a letter twice
+                consumer.commit({_tp(record): OffsetAndMetadata(record.offset + 1, "", -1)})
+    finally:
+        producer.close()
+    say(f"dlq: {replayed} letter(s) re-submitted", err=True)
+    return 0
+
+
+def _tp(record):
+    from kafka import TopicPartition
+
+    return TopicPartition(record.topic, record.partition)
+
+
 def _read_password(args) -> str:
     if not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\n")
@@ -310,7 +401,7 @@ def cmd_demo(settings: Settings, args) -> int:
 def _print_accounts(accounts, url) -> None:
     if url:
         say(f"\n  console: {url}")
-    say("  demo accounts (password for all: %s):" % accounts[0][1])
+    say(f"  demo accounts (password for all: {accounts[0][1]}):")
     for username, _, what in accounts:
         say(f"    {username:<10} {what}")
     say("")
@@ -365,6 +456,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--duration", type=float, default=60.0, help="seconds; 0 runs until interrupted")
     sim.add_argument("--seed", type=int)
     sim.set_defaults(func=cmd_simulate)
+
+    rec = sub.add_parser("reconcile", help="list (and re-publish) HTTP-accepted reports that have no ticket")
+    rec.add_argument("--grace", type=float, help="seconds to wait before a report counts as missing")
+    rec.add_argument("--republish", action="store_true", help="publish the missing reports again")
+    rec.set_defaults(func=cmd_reconcile)
+
+    dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq.add_parser("list", help="print dead letters as JSON lines")
+    dlq_list.add_argument("--limit", type=int, default=0)
+    dlq_list.add_argument("--width", type=int, default=200, help="truncate raw bodies to this many characters")
+    dlq_list.set_defaults(func=cmd_dlq_list)
+    dlq_replay = dlq.add_parser("replay", help="re-submit dead letters to their original topic")
+    dlq_replay.add_argument("--offset", action="append", help="PARTITION:OFFSET in reports.dlq (repeatable)")
+    dlq_replay.add_argument("--all", action="store_true", help="every letter not yet replayed by --all")
+    dlq_replay.set_defaults(func=cmd_dlq_replay)
 
     users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="create an account; password from stdin or prompt")

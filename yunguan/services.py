@@ -11,9 +11,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -41,7 +41,7 @@ class PgTarget:
     database: str
 
     @classmethod
-    def from_url(cls, url: str) -> "PgTarget":
+    def from_url(cls, url: str) -> PgTarget:
         u = make_url(url)
         return cls(u.host or "127.0.0.1", u.port or 5432, u.username or "postgres", u.password, u.database or "yunguan")
 

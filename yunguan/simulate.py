@@ -10,7 +10,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shapely.geometry import Point
 
@@ -65,7 +65,7 @@ class Simulator:
         return self._point_in(self.rng.choices(self.districts, self.weights)[0])
 
     def report(self, now: datetime | None = None) -> dict:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         channel = self.rng.choices([c for c, _ in CHANNEL_MIX], [w for _, w in CHANNEL_MIX])[0]
         category = self.rng.choices([c for c, _ in CATEGORY_MIX], [w for _, w in CATEGORY_MIX])[0]
         lon, lat = self._point()

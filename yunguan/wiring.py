@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
@@ -46,7 +46,7 @@ def build(settings: Settings) -> Deps:
         settings=settings,
         engine=make_engine(settings.database_url),
         topics=Topics(settings.topic_prefix),
-        clock=lambda: datetime.now(timezone.utc),
+        clock=lambda: datetime.now(UTC),
     )
 
 
