@@ -40,29 +40,29 @@ class NewTicket:
     history: tuple[HistoryEntry, ...]
 
 
-_INSERT_REPORT = text(
-    "INSERT INTO reports (channel, report_id, reported_at, category, envelope, source_topic, "
-    "source_partition, source_offset) VALUES (:channel, :report_id, :reported_at, :category, :envelope, "
-    ":topic, :partition, :offset) ON CONFLICT ON CONSTRAINT reports_channel_report_id DO NOTHING "
-    "RETURNING id, channel, report_id"
-).bindparams(bindparam("envelope", type_=JSONB))
+_INSERT_REPORTS = text(
+    "INSERT INTO reports (channel, report_id, reported_at, category, envelope, source_topic, source_partition, "
+    "source_offset) SELECT r.channel, r.report_id, r.reported_at, r.category, r.envelope, r.topic, r.partition, "
+    "r.offset FROM jsonb_to_recordset(:rows) AS r(channel text, report_id text, reported_at timestamptz, "
+    "category text, envelope jsonb, topic text, \"partition\" int, \"offset\" bigint) "
+    "ON CONFLICT ON CONSTRAINT reports_channel_report_id DO NOTHING RETURNING id, channel, report_id"
+).bindparams(bindparam("rows", type_=JSONB))
 
 
 def insert_reports(conn: Connection, reports: list[NewReport]) -> dict[tuple[str, str], int]:
-    """Insert reports not seen before; return {(channel, report_id): id} of the new ones only."""
-    new: dict[tuple[str, str], int] = {}
-    for r in reports:
-        row = conn.execute(
-            _INSERT_REPORT,
-            {
-                "channel": r.channel, "report_id": r.report_id, "reported_at": r.reported_at,
-                "category": r.category, "envelope": r.envelope, "topic": r.topic,
-                "partition": r.partition, "offset": r.offset,
-            },
-        ).first()
-        if row is not None:
-            new[(row.channel, row.report_id)] = row.id
-    return new
+    """Insert the reports not seen before in one statement; return {(channel, report_id): id} of the new
+    ones only. A report seen before (redelivery) or twice in the batch is inserted once."""
+    if not reports:
+        return {}
+    rows = [
+        {
+            "channel": r.channel, "report_id": r.report_id, "reported_at": r.reported_at.isoformat(),
+            "category": r.category, "envelope": r.envelope, "topic": r.topic, "partition": r.partition,
+            "offset": r.offset,
+        }
+        for r in reports
+    ]
+    return {(row.channel, row.report_id): row.id for row in conn.execute(_INSERT_REPORTS, {"rows": rows})}
 
 
 def allocate_sequence(conn: Connection, day: date, count: int) -> int:
@@ -77,21 +77,35 @@ def allocate_sequence(conn: Connection, day: date, count: int) -> int:
     return last - count + 1
 
 
-_INSERT_TICKET = text(
+_INSERT_TICKETS = text(
     "INSERT INTO tickets (ticket_no, status, version, category, description, address, location, district_code, "
-    "area, assignee_code, routing, created_at, updated_at) VALUES (:ticket_no, :status, 1, :category, :description, "
-    ":address, ST_SetSRID(ST_MakePoint(CAST(:lon AS float8), CAST(:lat AS float8)), 4326), "
-    ":district_code, :area, :assignee_code, :routing, :now, :now) RETURNING id"
-).bindparams(bindparam("area", type_=JSONB), bindparam("routing", type_=JSONB))
+    "area, assignee_code, routing, created_at, updated_at) "
+    "SELECT t.ticket_no, t.status, 1, t.category, t.description, t.address, "
+    "CASE WHEN t.lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END, "
+    "t.district_code, t.area, t.assignee_code, t.routing, :now, :now "
+    "FROM jsonb_to_recordset(:rows) AS t(ticket_no text, status text, category text, description text, "
+    "address text, lon float8, lat float8, district_code text, area jsonb, assignee_code text, routing jsonb) "
+    "RETURNING id, ticket_no"
+).bindparams(bindparam("rows", type_=JSONB))
+
+_LINK_REPORTS = text(
+    "UPDATE reports SET ticket_id = link.ticket_id "
+    "FROM unnest(CAST(:report_ids AS bigint[]), CAST(:ticket_ids AS bigint[])) AS link(report_id, ticket_id) "
+    "WHERE reports.id = link.report_id"
+)
 
 _INSERT_HISTORY = text(
     "INSERT INTO ticket_history (ticket_id, at, actor, role, action, from_status, to_status, note) "
-    "VALUES (:ticket_id, :at, :actor, :role, :action, :from_status, :to_status, :note)"
-)
+    "SELECT h.ticket_id, h.at, h.actor, h.role, h.action, h.from_status, h.to_status, h.note "
+    "FROM jsonb_to_recordset(:rows) AS h(seq int, ticket_id bigint, at timestamptz, actor text, role text, "
+    "action text, from_status text, to_status text, note text) ORDER BY h.seq"
+).bindparams(bindparam("rows", type_=JSONB))
 
-_INSERT_OUTBOX = text("INSERT INTO outbox (topic, key, payload) VALUES (:topic, :key, :payload)").bindparams(
-    bindparam("payload", type_=JSONB)
-)
+_INSERT_OUTBOX = text(
+    "INSERT INTO outbox (topic, key, payload) SELECT o.topic, o.key, o.payload "
+    "FROM jsonb_to_recordset(:rows) AS o(seq int, topic text, key text, payload jsonb) "
+    "ORDER BY o.seq"
+).bindparams(bindparam("rows", type_=JSONB))
 
 
 def ticket_event(ticket_no: str, ticket: NewTicket, event: str, at: datetime, actor: str, version: int = 1) -> dict:
@@ -115,36 +129,50 @@ def ticket_event(ticket_no: str, ticket: NewTicket, event: str, at: datetime, ac
     }
 
 
-def insert_ticket(
-    conn: Connection, ticket_no: str, ticket: NewTicket, report_ids: list[int], now: datetime, events_topic: str
-) -> int:
-    district = ticket.area.get("district")
-    ticket_id = conn.execute(
-        _INSERT_TICKET,
+@dataclass(frozen=True)
+class TicketToWrite:
+    ticket_no: str
+    ticket: NewTicket
+    report_ids: tuple[int, ...]
+
+
+def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, events_topic: str) -> dict[str, int]:
+    """Write a batch of new tickets with their history, report links and `created` events in four
+    statements, whatever the batch size: per-row round trips, not the database, limit a worker."""
+    if not batch:
+        return {}
+    ids = {
+        row.ticket_no: row.id
+        for row in conn.execute(_INSERT_TICKETS, {"now": now, "rows": [_ticket_row(w) for w in batch]})
+    }
+    report_ids = [rid for w in batch for rid in w.report_ids]
+    ticket_ids = [ids[w.ticket_no] for w in batch for _ in w.report_ids]
+    conn.execute(_LINK_REPORTS, {"report_ids": report_ids, "ticket_ids": ticket_ids})
+    at = now.isoformat()
+    entries = [(w, h) for w in batch for h in w.ticket.history]
+    history = [
         {
-            "ticket_no": ticket_no, "status": str(ticket.status), "category": ticket.category,
-            "description": ticket.description, "address": ticket.address, "lon": ticket.lon, "lat": ticket.lat,
-            "district_code": district["code"] if district else None, "area": ticket.area,
-            "assignee_code": ticket.assignee.code if ticket.assignee else None, "routing": ticket.routing, "now": now,
-        },
-    ).scalar_one()
-    conn.execute(
-        text("UPDATE reports SET ticket_id = :t WHERE id = ANY(:ids)"), {"t": ticket_id, "ids": report_ids}
-    )
-    conn.execute(
-        _INSERT_HISTORY,
-        [
-            {
-                "ticket_id": ticket_id, "at": now, "actor": h.actor, "role": h.role, "action": h.action,
-                "from_status": str(h.from_status) if h.from_status else None, "to_status": str(h.to_status),
-                "note": h.note,
-            }
-            for h in ticket.history
-        ],
-    )
-    actor = ticket.history[-1].actor if ticket.history else "system"
-    conn.execute(
-        _INSERT_OUTBOX,
-        {"topic": events_topic, "key": ticket_no, "payload": ticket_event(ticket_no, ticket, "created", now, actor)},
-    )
-    return ticket_id
+            "seq": seq, "ticket_id": ids[w.ticket_no], "at": at, "actor": h.actor, "role": h.role, "action": h.action,
+            "from_status": str(h.from_status) if h.from_status else None, "to_status": str(h.to_status),
+            "note": h.note,
+        }
+        for seq, (w, h) in enumerate(entries)
+    ]
+    if history:
+        conn.execute(_INSERT_HISTORY, {"rows": history})
+    conn.execute(_INSERT_OUTBOX, {"rows": [
+        {"seq": seq, "topic": events_topic, "key": w.ticket_no, "payload": ticket_event(
+            w.ticket_no, w.ticket, "created", now, w.ticket.history[-1].actor if w.ticket.history else "system")}
+        for seq, w in enumerate(batch)
+    ]})
+    return ids
+
+
+def _ticket_row(w: TicketToWrite) -> dict:
+    t = w.ticket
+    district = t.area.get("district")
+    return {
+        "ticket_no": w.ticket_no, "status": str(t.status), "category": t.category, "description": t.description,
+        "address": t.address, "lon": t.lon, "lat": t.lat, "district_code": district["code"] if district else None,
+        "area": t.area, "assignee_code": t.assignee.code if t.assignee else None, "routing": t.routing,
+    }

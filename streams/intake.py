@@ -12,7 +12,7 @@ from dispatch.model import Unit
 from dispatch.numbers import ticket_number
 from gis.crs import to_wgs84
 from gis.router import Placement, Router
-from store.tickets import NewReport, NewTicket, allocate_sequence, insert_reports, insert_ticket
+from store.tickets import NewReport, NewTicket, TicketToWrite, allocate_sequence, insert_reports, insert_tickets
 from streams.envelope import ReportEnvelope
 
 
@@ -109,10 +109,13 @@ def ingest(
         return []
     day = now.astimezone(ZoneInfo(timezone)).date()
     first = allocate_sequence(conn, day, len(fresh))
-    numbers = []
-    for i, r in enumerate(fresh):
-        ticket_no = ticket_number(ticket_prefix, day, first + i)
-        ticket = prepare_ticket(r.envelope, ctx)
-        insert_ticket(conn, ticket_no, ticket, [new_ids[(r.envelope.channel, r.envelope.report_id)]], now, events_topic)
-        numbers.append(ticket_no)
-    return numbers
+    batch = [
+        TicketToWrite(
+            ticket_number(ticket_prefix, day, first + i),
+            prepare_ticket(r.envelope, ctx),
+            (new_ids[(r.envelope.channel, r.envelope.report_id)],),
+        )
+        for i, r in enumerate(fresh)
+    ]
+    insert_tickets(conn, batch, now, events_topic)
+    return [w.ticket_no for w in batch]

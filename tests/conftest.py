@@ -20,7 +20,7 @@ from tests.helpers import free_port, wait_for
 from yunguan.demo import load_demo_data
 from yunguan.services import drop_database, ensure_broker, ensure_postgres, stop_broker
 
-DATA_TABLES = ("outbox", "ticket_history", "reports", "tickets", "ticket_day_sequence", "users")
+DATA_TABLES = ("outbox", "ticket_history", "reports", "tickets", "ticket_day_sequence", "users", "intake_log")
 
 
 def _quiet(_: str) -> None:

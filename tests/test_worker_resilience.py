@@ -120,14 +120,16 @@ def test_breaker_trips_only_when_nearly_everything_is_invalid():
         breaker.record(valid=0, invalid=100)
 
 
-def test_reconcile_lists_and_republishes_accepted_reports_without_ticket(settings, deps, worker, engine):
+def test_reconcile_lists_and_republishes_accepted_reports_without_ticket(settings, deps, worker, clean_db):
+    engine = clean_db
     from store import intake_log
 
     envelope = _envelope(1, "public")
     envelope["report_id"] = f"lost-{uuid.uuid4().hex[:8]}"
     with engine.begin() as conn:  # accepted over HTTP, then lost by a memory-only broker
         intake_log.claim(conn, "public", envelope["report_id"], "0" * 64, envelope)
-        conn.execute(text("UPDATE intake_log SET accepted_at = now() - interval '10 minutes'"))
+        conn.execute(text("UPDATE intake_log SET accepted_at = now() - interval '10 minutes' WHERE report_id = :r"),
+                     {"r": envelope["report_id"]})
     env = _env(settings)
     listed = subprocess.run([sys.executable, "-m", "yunguan.cli", "reconcile", "--grace", "60"],
                             env=env, capture_output=True, text=True, timeout=60)
