@@ -91,6 +91,9 @@ def make_consumer(settings: Settings, topics: Topics) -> KafkaConsumer:
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=max(settings.session_timeout_ms // 3, 100),
         max_poll_records=settings.worker_batch_size,
+        # A fetch that waits for more data holds reports already in other partitions back; 50 ms keeps
+        # p99 intake latency low at the cost of a few empty fetches per second when idle.
+        fetch_max_wait_ms=50,
     )
     existing = consumer.topics()
     missing = [t for t in topics.intake if t not in existing]

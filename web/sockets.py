@@ -75,7 +75,7 @@ class EventBridge:
     def _consumer(self) -> KafkaConsumer:
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-            allow_auto_create_topics=False, auto_offset_reset="latest",
+            allow_auto_create_topics=False, auto_offset_reset="latest", fetch_max_wait_ms=50,
         )
         partitions = consumer.partitions_for_topic(self.topic)
         if not partitions:

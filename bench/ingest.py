@@ -1,0 +1,357 @@
+"""Intake benchmark: publish → ticket committed → event published, on this machine's PostgreSQL and a
+private Tansu broker, against the naive design (one database transaction per report) in the same run.
+
+    .venv/bin/python bench/ingest.py                 # defaults: 20000 reports, 2 workers, 500/s for 20 s
+
+Phases (each with its own database state, topics and consumer group):
+  1. throughput, batched worker: N reports are published first, then W `yunguan worker` processes drain
+     them; the rate is N / (last event published − first ticket written), so group joins do not count;
+  2. the same with the naive worker (one transaction per report), N_naive reports;
+  3. latency, batched worker: reports at a fixed rate; per report the time from the producer's send to
+     the arrival of its ticket's event on `tickets.events`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sqlalchemy import text
+
+from config import load_settings
+from gis.areas import read_geojson
+from store.db import make_engine, with_database
+from store.migrate import upgrade
+from streams.topics import Topics, create_topics
+from yunguan.demo import demo_file, load_demo_data
+from yunguan.services import drop_database, ensure_broker, ensure_postgres, stop_broker
+from yunguan.simulate import Simulator
+
+TARGETS = {"throughput": 3000.0, "p99_ms": 300.0, "ratio": 5.0}
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the worker processes ---------------------------------------------------------------------------
+
+def run_worker(naive: bool) -> None:
+    """Entry point of a worker subprocess: the real worker, or the naive one-transaction-per-report one."""
+    import logging
+
+    from streams.worker import run_until_signalled
+    from yunguan.wiring import build, build_worker
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(process)d %(name)s %(message)s")
+    logging.getLogger("kafka.coordinator").setLevel(logging.INFO)
+    deps = build(load_settings())
+    worker = build_worker(deps)
+    if naive:
+        batched = worker.process
+
+        def one_by_one(records) -> None:
+            for tp, messages in records.items():
+                for m in messages:
+                    batched({tp: [m]})  # validate, route and write one report per transaction
+
+        worker.process = one_by_one
+    run_until_signalled(worker)
+
+
+# --- the harness ------------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args) -> None:
+        self.args = args
+        base = load_settings()
+        self.url = with_database(base.database_url, "yunguan_bench")
+        self.state = Path(tempfile.mkdtemp(prefix="yunguan-bench-"))
+        self.bootstrap = args.bootstrap or f"127.0.0.1:{_free_port()}"
+        self.base = base
+        self.engine = None
+        self.areas = read_geojson(demo_file("changchun-districts.gcj02.geojson"), "district", "gcj02",
+                                  code_field="adcode")
+
+    def __enter__(self):
+        if not self.args.bootstrap:
+            ensure_broker(self.bootstrap, self.state, _quiet)
+        drop_database(self.url)
+        ensure_postgres(self.url, _quiet)
+        self.engine = make_engine(self.url)
+        upgrade(self.engine)
+        load_demo_data(self.engine, _quiet)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.engine.dispose()
+        drop_database(self.url)
+        if not self.args.bootstrap:
+            stop_broker(self.state, _quiet)
+        if not self.args.keep_logs:
+            shutil.rmtree(self.state, ignore_errors=True)
+
+    def _phase_env(self, prefix: str) -> dict:
+        env = dict(os.environ)
+        env.update({
+            "YUNGUAN_DATABASE_URL": self.url, "YUNGUAN_KAFKA_BOOTSTRAP": self.bootstrap,
+            "YUNGUAN_TOPIC_PREFIX": prefix, "YUNGUAN_WORKER_GROUP": f"{prefix}workers",
+            "YUNGUAN_MAX_POLL_INTERVAL_MS": "3000", "YUNGUAN_SESSION_TIMEOUT_MS": "3000",
+            "YUNGUAN_WORKER_BATCH_SIZE": str(self.args.batch_size), "YUNGUAN_SECRET_KEY": "bench",
+        })
+        return env
+
+    def _reset(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("TRUNCATE outbox, ticket_history, reports, tickets, ticket_day_sequence "
+                              "RESTART IDENTITY CASCADE"))
+
+    def _topics(self) -> tuple[str, Topics]:
+        prefix = f"bench-{uuid.uuid4().hex[:6]}."
+        topics = Topics(prefix)
+        create_topics(self.bootstrap, topics, self.args.partitions)
+        return prefix, topics
+
+    def _workers(self, prefix: str, naive: bool) -> list[subprocess.Popen]:
+        cmd = [sys.executable, __file__, "--worker", "naive" if naive else "batched"]
+        log = open(self.state / f"{prefix}workers.log", "ab")
+        return [subprocess.Popen(cmd, env=self._phase_env(prefix), stdout=log, stderr=subprocess.STDOUT)
+                for _ in range(self.args.workers)]
+
+    @staticmethod
+    def _stop(workers: list[subprocess.Popen]) -> None:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+
+    def _count(self, sql: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(text(sql)).scalar_one()
+
+    def _wait(self, condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.05)
+        raise SystemExit(f"bench: timed out after {timeout:.0f} s waiting for {what}")
+
+    def _producer(self) -> KafkaProducer:
+        return KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024)
+
+    def _wait_group(self, prefix: str) -> None:
+        """Until every worker has joined and holds partitions: rebalances are not part of the figures."""
+        from kafka.admin import KafkaAdminClient
+
+        class Admin(KafkaAdminClient):
+            # Tansu answers with authorized-operation bits kafka-python's enum does not know; not needed here.
+            def _process_acl_operations(self, obj):
+                obj.pop("authorized_operations", None)
+                return obj
+
+        admin = Admin(bootstrap_servers=self.bootstrap)
+        group = f"{prefix}workers"
+
+        def stable() -> bool:
+            g = admin.describe_groups([group]).get(group) or {}
+            members = g.get("members") or []
+            state = g.get("group_state") or g.get("state")
+            return state == "Stable" and len(members) == self.args.workers  # Tansu does not report assignments
+
+        try:
+            self._wait(stable, 120, f"{self.args.workers} workers to join group {group}")
+        finally:
+            admin.close()
+
+    def _warm_up(self, topics: Topics) -> int:
+        """One report into every partition, processed: proves each partition has a consuming worker (Tansu
+        can call a group Stable before a late member got its assignment)."""
+        sim = Simulator(self.areas, seed=3)
+        producer = self._producer()
+        count = 0
+        for topic in topics.intake:
+            channel = topics.channel_of(topic)
+            for p in range(self.args.partitions):
+                e = sim.report()
+                e.update(channel=channel, report_id=f"warm-{channel}-{p}")
+                producer.send(topic, partition=p, key=e["report_id"].encode(), value=json.dumps(e).encode()).get(30)
+                count += 1
+        producer.close()
+        self._wait(lambda: self._count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") >= count, 120,
+                   "every partition to be consumed")
+        return count
+
+    def _payloads(self, n: int, seed: int) -> list[tuple[str, bytes, bytes]]:
+        sim = Simulator(self.areas, seed=seed)
+        reports = [sim.report() for _ in range(n)]
+        return [(e["channel"], e["report_id"].encode(), json.dumps(e, ensure_ascii=False).encode()) for e in reports]
+
+    def throughput(self, n: int, naive: bool) -> dict:
+        self._reset()
+        prefix, topics = self._topics()
+        payloads = self._payloads(n, seed=7)
+        workers = self._workers(prefix, naive)
+        try:
+            self._wait_group(prefix)
+            warm = self._warm_up(topics)
+            producer = self._producer()
+            futures = [producer.send(topics.report(channel), key=key, value=value)
+                       for channel, key, value in payloads]
+            producer.flush()
+            for f in futures:
+                f.get(30)
+            producer.close()
+            self._wait(lambda: self._count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") >= n + warm,
+                       self.args.timeout, f"{n} events ({'naive' if naive else 'batched'})")
+        finally:
+            self._stop(workers)
+        with self.engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT count(*) AS tickets, min(t.created_at) AS first, max(o.sent_at) AS last "
+                "FROM tickets t JOIN reports r ON r.ticket_id = t.id JOIN outbox o ON o.key = t.ticket_no "
+                "WHERE r.report_id NOT LIKE 'warm-%'")).one()
+        seconds = (row.last - row.first).total_seconds()
+        return {"reports": n, "tickets": row.tickets, "seconds": round(seconds, 2),
+                "per_second": round(n / seconds, 1)}
+
+    def latency(self, rate: float, duration: float) -> dict:
+        self._reset()
+        prefix, topics = self._topics()
+        workers = self._workers(prefix, naive=False)
+        sim = Simulator(self.areas, seed=11)
+        producer = self._producer()
+        arrived: dict[str, float] = {}
+        stop = threading.Event()
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                 fetch_max_wait_ms=20)
+        tps = [TopicPartition(topics.ticket_events, p) for p in consumer.partitions_for_topic(topics.ticket_events)]
+        consumer.assign(tps)
+        consumer.seek_to_end(*tps)
+        for tp in tps:
+            consumer.position(tp)
+
+        def listen() -> None:
+            while not stop.is_set():
+                for msgs in consumer.poll(timeout_ms=100).values():
+                    now = time.time()
+                    for m in msgs:
+                        arrived.setdefault(m.key.decode(), now)
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        try:
+            self._wait_group(prefix)
+            warm = self._warm_up(topics)
+            self._wait(lambda: len(arrived) >= warm, 60, "the warm-up events")
+            sent: dict[str, float] = {}
+            interval = 1.0 / rate
+            start = next_at = time.monotonic()
+            futures = []
+            while time.monotonic() - start < duration:
+                e = sim.report()
+                sent[e["report_id"]] = time.time()
+                futures.append(producer.send(topics.report(e["channel"]), key=e["report_id"].encode(),
+                                             value=json.dumps(e, ensure_ascii=False).encode()))
+                next_at += interval
+                pause = next_at - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            achieved = len(sent) / (time.monotonic() - start)
+            producer.flush()
+            for f in futures:
+                f.get(30)
+            expected = len(sent) + warm
+            self._wait(lambda: len(arrived) >= expected, 120, f"{expected} events")
+        finally:
+            stop.set()
+            listener.join(5)
+            consumer.close()
+            producer.close()
+            self._stop(workers)
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT t.ticket_no, r.report_id, extract(epoch FROM t.created_at) AS written, "
+                "extract(epoch FROM o.sent_at) AS relayed FROM reports r JOIN tickets t ON t.id = r.ticket_id "
+                "JOIN outbox o ON o.key = t.ticket_no")).all()
+        rows = [r for r in rows if r.report_id in sent]
+        latencies = sorted((arrived[r.ticket_no] - sent[r.report_id]) * 1000 for r in rows)
+        to_worker = sorted((float(r.written) - sent[r.report_id]) * 1000 for r in rows)
+        to_relay = sorted((float(r.relayed) - sent[r.report_id]) * 1000 for r in rows)
+        q = statistics.quantiles(latencies, n=100, method="inclusive")
+        return {"rate": rate, "achieved_rate": round(achieved, 1), "reports": len(latencies),
+                "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1), "p99_ms": round(q[98], 1),
+                "max_ms": round(latencies[-1], 1),
+                "p50_to_worker_ms": round(statistics.median(to_worker), 1),
+                "p99_to_worker_ms": round(statistics.quantiles(to_worker, n=100)[98], 1),
+                "p50_to_relay_ms": round(statistics.median(to_relay), 1),
+                "p99_to_relay_ms": round(statistics.quantiles(to_relay, n=100)[98], 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", choices=["batched", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--reports", type=int, default=20000, help="reports for the batched throughput phase")
+    parser.add_argument("--naive-reports", type=int, default=4000, help="reports for the naive baseline phase")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=4, help="partitions per intake topic")
+    parser.add_argument("--batch-size", type=int, default=load_settings().worker_batch_size)
+    parser.add_argument("--rate", type=float, default=500.0, help="reports/s in the latency phase")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the broker and worker logs (path printed)")
+    parser.add_argument("--bootstrap", help="use this broker instead of starting a private Tansu")
+    args = parser.parse_args()
+    if args.worker:
+        run_worker(args.worker == "naive")
+        return 0
+    with Bench(args) as bench:
+        if args.keep_logs:
+            print(f"logs: {bench.state}")
+        print(f"bench/ingest.py: {args.workers} workers, {args.partitions} partitions per intake topic, "
+              f"batch size {args.batch_size}, broker {'external' if args.bootstrap else 'private Tansu'}")
+        batched = bench.throughput(args.reports, naive=False)
+        print(f"throughput, batched worker : {batched['per_second']:>8.1f} reports/s "
+              f"({batched['reports']} reports in {batched['seconds']} s; tickets {batched['tickets']})")
+        naive = bench.throughput(args.naive_reports, naive=True)
+        print(f"throughput, naive baseline : {naive['per_second']:>8.1f} reports/s "
+              f"({naive['reports']} reports in {naive['seconds']} s; tickets {naive['tickets']})")
+        ratio = batched["per_second"] / naive["per_second"]
+        print(f"ratio batched / naive      : {ratio:>8.1f}x")
+        lat = bench.latency(args.rate, args.duration)
+        print(f"latency at {lat['rate']:.0f}/s (achieved {lat['achieved_rate']}/s, {lat['reports']} reports): "
+              f"p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms")
+        verdict = {
+            "throughput": batched["per_second"] >= TARGETS["throughput"],
+            "p99": lat["p99_ms"] < TARGETS["p99_ms"],
+            "ratio": ratio >= TARGETS["ratio"],
+        }
+        print("targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in verdict.items())
+              + f" (≥{TARGETS['throughput']:.0f}/s, p99 <{TARGETS['p99_ms']:.0f} ms, ≥{TARGETS['ratio']:.0f}x)")
+        print(json.dumps({"batched": batched, "naive": naive, "ratio": round(ratio, 2), "latency": lat}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
