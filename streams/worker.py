@@ -74,6 +74,7 @@ class Breaker:
 
 @dataclass
 class WorkerStats:
+    messages: int = 0
     batches: int = 0
     tickets: int = 0
     dead_letters: int = 0
@@ -136,6 +137,7 @@ class Worker:
                     valid.append(Received(envelope, m.topic, m.partition, m.offset))
                 except EnvelopeError as exc:
                     letters.append(dead_letter(self.topics, m, exc.reason))
+        self.stats.messages += len(valid) + len(letters)
         self.breaker.record(len(valid), len(letters))
         if letters:
             send_confirmed(self.producer, letters)

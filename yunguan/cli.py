@@ -172,7 +172,7 @@ def cmd_worker(settings: Settings, args) -> int:
 
 def cmd_simulate(settings: Settings, args) -> int:
     from store.areas import load_areas
-    from streams.producer import encode, make_producer
+    from streams.producer import make_producer
     from streams.topics import Topics
     from yunguan.simulate import Simulator, run
 
@@ -187,20 +187,28 @@ def cmd_simulate(settings: Settings, args) -> int:
     pending = []
     failed = 0
 
-    def publish(envelope: dict) -> None:
+    kinds: dict[str, int] = {}
+
+    def publish(message) -> None:
         nonlocal failed
-        pending.append(producer.send(topics.report(envelope["channel"]), key=envelope["report_id"].encode(), value=encode(envelope)))
+        pending.append(producer.send(topics.report(message.channel), key=message.key, value=message.value))
+        kind = message.kind.split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
         if len(pending) >= 500:
             failed += _settle(producer, pending)
 
+    if not (0 <= args.malformed <= 1 and 0 <= args.duplicates <= 1):
+        raise UsageError("--malformed and --duplicates are shares between 0 and 1")
+    simulator = Simulator(areas, args.seed, malformed_share=args.malformed, duplicate_share=args.duplicates)
     try:
-        sent = run(Simulator(areas, args.seed), publish, args.rate, args.duration, say if args.verbose else None)
+        sent = run(simulator, publish, args.rate, args.duration, say if args.verbose else None)
     except KeyboardInterrupt:
         sent = None
     failed += _settle(producer, pending)
     producer.close()
     deps.close()
-    say(f"simulate: {sent if sent is not None else 'interrupted;'} reports published, {failed} failed")
+    mix = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+    say(f"simulate: {sent if sent is not None else 'interrupted;'} messages published ({mix}), {failed} failed")
     return 1 if failed else 0
 
 
@@ -455,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--rate", type=float, default=5.0, help="reports per second")
     sim.add_argument("--duration", type=float, default=60.0, help="seconds; 0 runs until interrupted")
     sim.add_argument("--seed", type=int)
+    sim.add_argument("--malformed", type=float, default=0.01, help="share of broken messages (dead-lettered)")
+    sim.add_argument("--duplicates", type=float, default=0.02, help="share of messages re-sent byte for byte")
     sim.set_defaults(func=cmd_simulate)
 
     rec = sub.add_parser("reconcile", help="list (and re-publish) HTTP-accepted reports that have no ticket")

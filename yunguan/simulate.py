@@ -2,14 +2,17 @@
 
 Points fall inside the loaded districts (sampled from their polygons, weighted towards a few hot
 spots in the urban districts); grid workers send GPS points in WGS-84 or GCJ-02, hotline call-takers
-often have only an address, sensors send alarms with a device id and a reading.
+often have only an address, sensors send alarms with a device id and a reading. Like real traffic, a
+small share is broken (each kind of malformed message the worker must dead-letter) and a small share
+is re-sent byte for byte (a producer retry), which must not make a second ticket.
 """
 from __future__ import annotations
 
+import json
 import random
 import time
-import uuid
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shapely.geometry import Point
@@ -33,10 +36,25 @@ DESCRIPTIONS = {
 STREETS = ["人民大街", "自由大路", "亚泰大街", "解放大路", "西安大路", "长春大街", "南湖大路", "卫星路", "同志街", "重庆路"]
 
 
+# Broken messages as they occur in the field, each with the reason the worker is expected to give.
+MALFORMED = ("not-json", "not-utf8", "wrong-type", "unknown-crs", "outside-china", "no-location", "too-long")
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: str
+    key: bytes
+    value: bytes
+    kind: str  # "valid", "duplicate" or "malformed:<what>"
+
+
 @dataclass
 class Simulator:
     areas: list[Area]
     seed: int | None = None
+    malformed_share: float = 0.0
+    duplicate_share: float = 0.0
+    _recent: deque = field(default_factory=lambda: deque(maxlen=200))
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -71,7 +89,7 @@ class Simulator:
         lon, lat = self._point()
         envelope: dict = {
             "schema": "report/1",
-            "report_id": f"sim-{uuid.uuid4().hex[:16]}",
+            "report_id": f"sim-{self.rng.getrandbits(64):016x}",  # seeded runs repeat exactly
             "channel": channel,
             "reported_at": now.isoformat(),
             "category": category,
@@ -107,20 +125,57 @@ class Simulator:
         return envelope
 
 
+    def message(self) -> Message:
+        """The next message on the wire: mostly valid reports, some re-sent, some broken."""
+        roll = self.rng.random()
+        if roll < self.malformed_share:
+            return self._malformed(self.rng.choice(MALFORMED))
+        if roll < self.malformed_share + self.duplicate_share and self._recent:
+            m = self.rng.choice(self._recent)
+            return Message(m.channel, m.key, m.value, "duplicate")
+        e = self.report()
+        m = Message(e["channel"], e["report_id"].encode(), json.dumps(e, ensure_ascii=False).encode(), "valid")
+        self._recent.append(m)
+        return m
+
+    def _malformed(self, what: str) -> Message:
+        e = self.report()
+        if what == "not-json":
+            value = json.dumps(e, ensure_ascii=False).encode()[:-7]  # cut off mid-message
+        elif what == "not-utf8":
+            value = json.dumps(e, ensure_ascii=False).encode("gb18030")  # a legacy system's encoding
+            if value.isascii():
+                value = value[:-1] + b'\xff}'
+        else:
+            if what == "wrong-type":
+                e["location"] = {"lon": "一二五点三", "lat": 43.8, "crs": "wgs84"}
+            elif what == "unknown-crs":
+                e["location"] = {"lon": 125.3, "lat": 43.8, "crs": "web-mercator"}
+            elif what == "outside-china":
+                e["location"] = {"lon": -0.1276, "lat": 51.5072, "crs": "wgs84"}  # a swapped-in test point: London
+            elif what == "no-location":
+                e["location"] = None
+                e["address"] = None
+            elif what == "too-long":
+                e["description"] = "反复投诉" * 600
+            value = json.dumps(e, ensure_ascii=False).encode()
+        return Message(e["channel"], e["report_id"].encode(), value, f"malformed:{what}")
+
+
 def run(simulator: Simulator, publish, rate: float, duration: float, say=None) -> int:
-    """Publish `rate` reports per second for `duration` seconds (0: until interrupted)."""
+    """Publish `rate` messages per second for `duration` seconds (0: until interrupted);
+    `publish` takes a `Message`."""
     interval = 1.0 / rate
     start = time.monotonic()
     sent = 0
     next_at = start
     while duration <= 0 or time.monotonic() - start < duration:
-        envelope = simulator.report()
-        publish(envelope)
+        publish(simulator.message())
         sent += 1
         next_at += interval
         pause = next_at - time.monotonic()
         if pause > 0:
             time.sleep(pause)
         if say and sent % max(int(rate * 10), 1) == 0:
-            say(f"simulate: {sent} reports sent")
+            say(f"simulate: {sent} messages sent")
     return sent
