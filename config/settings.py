@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -42,6 +43,10 @@ class Settings:
     reconcile_grace_s: float
     breaker_window: int
     breaker_threshold: float
+    working_hours: str
+    calendar_beyond_library: str
+    calendar_extra_holidays: str
+    calendar_extra_workdays: str
     web_host: str
     web_port: int
 
@@ -76,6 +81,21 @@ def _coerce(key: str, value: Any, target: type, source: str) -> Any:
         raise SettingsError(
             f"setting {key!r} from {source} must be {target.__name__}, got {value!r}"
         ) from None
+
+
+_HOURS = re.compile(r"\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*(,\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*)*")
+_DATES = re.compile(r"\s*(\d{4}-\d{2}-\d{2}\s*(,\s*\d{4}-\d{2}-\d{2}\s*)*)?")
+
+
+def _check_calendar(values: dict[str, Any]) -> None:
+    """The working-time keys' shape; dispatch.worktime checks the values themselves (order, real dates)."""
+    if not _HOURS.fullmatch(values["working_hours"]):
+        raise SettingsError("setting 'working_hours' must look like '08:30-12:00,13:00-17:30'")
+    if values["calendar_beyond_library"] not in ("approximate", "error"):
+        raise SettingsError("setting 'calendar_beyond_library' must be 'approximate' or 'error'")
+    for key in ("calendar_extra_holidays", "calendar_extra_workdays"):
+        if not _DATES.fullmatch(values[key]):
+            raise SettingsError(f"setting {key!r} must be comma-separated dates YYYY-MM-DD")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -121,4 +141,5 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         kwargs["secret_key"] = secrets.token_hex(32)
     if kwargs["topic_partitions"] < 1:
         raise SettingsError("setting 'topic_partitions' must be at least 1")
+    _check_calendar(kwargs)
     return Settings(**kwargs)
