@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean browser
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/yunguan demo
 
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used); a CJK font
+# makes the screenshots readable.
+browser:
+	@test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-zenhei; }
+
 # The full test suite against a real PostgreSQL+PostGIS and a private Tansu broker the tests start.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/yunguan up --no-broker
