@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def test_operator_sees_a_new_ticket_appear_without_reloading(page_for, server, w
     base, _ = server
     make_user("duty", "operator", supervisor=True)
     page = page_for("duty")
-    page.wait_for_function("document.body.innerText.includes('Live')")
+    expect(page.get_by_text("Live", exact=False).first).to_be_visible()
     navigations = []
     page.on("framenavigated", lambda f: navigations.append(f.url))
     ticket_no = _ticket_no(base, _report(base, description="路边垃圾堆放"))
@@ -69,3 +70,39 @@ def test_hostile_report_text_never_runs_in_the_console(page_for, server, worker,
     assert page.evaluate("window.__pwned") is None
     assert page.problems == []
     page.screenshot(path=str(tmp_path / "hostile.png"))
+
+
+def test_resident_reports_with_geolocation_and_tracks_it(browser, server, worker, tmp_path):
+    base, _ = server
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                  geolocation={"longitude": NANGUAN["lon"], "latitude": NANGUAN["lat"]},
+                                  permissions=["geolocation"])
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        page.goto(f"{base}/report")
+        expect(page.locator("#category option[value='020102']")).to_have_count(1)
+        page.select_option("#category", "020102")
+        page.fill("#description", "小区门口垃圾堆放三天无人清理")
+        page.click("#locate")
+        expect(page.locator("#located")).to_contain_text("43.71")
+        page.fill("#phone", "13912345678")
+        page.click("#submit")
+        receipt = page.locator("#receipt")
+        receipt.wait_for(timeout=15000)
+        report_id = receipt.text_content()
+        assert report_id.startswith("R")
+        page.screenshot(path=str(tmp_path / "report.png"))
+
+        page.click("#track-link")
+        ticket_no = _ticket_no(base, report_id)
+        if not page.locator("#r-ticket").text_content():  # looked up before the worker had finished
+            page.click("#track-form button[type=submit]")
+        expect(page.locator("#r-ticket")).to_have_text(ticket_no, timeout=15000)
+        body = page.inner_text("body")
+        assert "已派遣" in body and "13912345678" not in body and "3912" not in body
+        page.screenshot(path=str(tmp_path / "track.png"))
+        assert problems == []
+    finally:
+        context.close()

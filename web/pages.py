@@ -48,3 +48,14 @@ def console():
         return render_template("forbidden.html", user=user), 403
     token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
     return render_template("console.html", user=user, token=token)
+
+
+@bp.get("/report")
+def report():
+    """Residents' form: no account; the API rate-limits it per client."""
+    return render_template("report.html")
+
+
+@bp.get("/track")
+def track():
+    return render_template("track.html", q=request.args.get("q", "")[:64])
