@@ -1,0 +1,138 @@
+"""Time limits per category and priority, and how much of them a ticket has used as of an instant.
+
+Two clocks per turn of a unit (see `lifecycle.Assignment`): acknowledge (签收) from the dispatch, and handle
+(处置) from the turn's clock start, which is the dispatch too unless the unit had returned this ticket
+before. A rework turn (返工) has only a handle clock, starting at the failed verification. Approved
+extensions stop both. Lights: green, yellow once 80% is used, red when the limit is exceeded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from dispatch.lifecycle import ClockKind, Pause, Priority, TicketState
+from dispatch.taxonomy import Category, TimeBasis
+from dispatch.worktime import NaturalTime, Span, TimeRule, WorkingTime
+
+# 加急: an urgent ticket of an ordinary category gets half its limits, counted 24/7.
+URGENT_FACTOR = 0.5
+YELLOW_AT = 0.8
+
+
+class Light(StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+@dataclass(frozen=True)
+class Limits:
+    acknowledge: timedelta
+    handle: timedelta
+    natural: bool  # counted 24/7 rather than in working time
+
+
+def limits_for(category: Category, priority: Priority = Priority.NORMAL) -> Limits:
+    """The limits of a 小类 at a priority. Urgent categories already run 24/7 on their own tight limits;
+    `urgent` priority on any category halves the limits and counts them 24/7."""
+    if not category.is_subclass or category.ack_limit_h is None or category.handle_limit_h is None:
+        raise ValueError(f"category {category.code} is not a 小类 with time limits")
+    factor = URGENT_FACTOR if priority is Priority.URGENT else 1.0
+    return Limits(
+        acknowledge=timedelta(hours=category.ack_limit_h * factor),
+        handle=timedelta(hours=category.handle_limit_h * factor),
+        natural=category.time_basis is TimeBasis.NATURAL or priority is Priority.URGENT,
+    )
+
+
+def rule_for(limits: Limits, working: WorkingTime) -> TimeRule:
+    return NaturalTime() if limits.natural else working
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    kind: ClockKind
+    started: datetime
+    limit: timedelta
+    used: timedelta  # counted time from `started` to `done_at` (or to now), pauses excluded
+    deadline: datetime | None  # None while parked (挂账): no planned end, no deadline
+    done_at: datetime | None  # when the step was done; the reading is then final
+    paused: bool
+
+    @property
+    def fraction(self) -> float:
+        return self.used / self.limit if self.limit else float("inf")
+
+    @property
+    def light(self) -> Light:
+        return light_of(self.used, self.limit)
+
+    @property
+    def running(self) -> bool:
+        return self.done_at is None
+
+    @property
+    def on_time(self) -> bool:
+        return self.used <= self.limit
+
+
+def light_of(used: timedelta, limit: timedelta, yellow_at: float = YELLOW_AT) -> Light:
+    if used > limit:
+        return Light.RED
+    if used >= limit * yellow_at:
+        return Light.YELLOW
+    return Light.GREEN
+
+
+def planned_end(pause: Pause, rule: TimeRule) -> datetime | None:
+    """When an extension is due to run out; None for 挂账. The length is counted in the ticket's own rule."""
+    if pause.minutes is None:
+        return None
+    return rule.add(pause.started, timedelta(minutes=pause.minutes))
+
+
+def read_clocks(ticket: TicketState, limits: Limits, rule: TimeRule, now: datetime) -> tuple[ClockReading, ...]:
+    """The current turn's clocks as of `now`; empty when no unit holds the ticket."""
+    turn = ticket.current
+    if turn is None:
+        return ()
+    used_pauses = [Span(p.started, p.ended or max(now, p.started)) for p in ticket.pauses]
+    parked = False
+    projected: list[Span] = []
+    for p in ticket.pauses:
+        end = p.ended or planned_end(p, rule)
+        if end is None:
+            parked = True
+        else:
+            projected.append(Span(p.started, end))
+    paused = ticket.open_pause is not None
+    clocks = []
+    if not turn.rework:
+        clocks.append((ClockKind.ACKNOWLEDGE, turn.dispatched_at, limits.acknowledge, turn.acknowledged_at))
+    clocks.append((ClockKind.HANDLE, turn.clock_started, limits.handle, turn.handled_at))
+    readings = []
+    for kind, started, limit, done_at in clocks:
+        until = done_at or now
+        readings.append(ClockReading(
+            kind=kind, started=started, limit=limit,
+            used=rule.between(started, until, used_pauses),
+            deadline=None if (parked and done_at is None) else rule.add(started, limit, projected),
+            done_at=done_at, paused=paused and done_at is None,
+        ))
+    return tuple(readings)
+
+
+def next_deadline(readings: tuple[ClockReading, ...]) -> datetime | None:
+    """The earliest deadline of a running clock: what `tickets.deadline` and the console show."""
+    running = [r.deadline for r in readings if r.running and r.deadline is not None]
+    return min(running) if running else None
+
+
+def dispute_time(ticket: TicketState, rule: TimeRule, now: datetime) -> timedelta:
+    """Time spent between returns and the next dispatch, an open dispute counted to `now`. Shown on the
+    ticket (natural and working) so that 推诿 is visible; who is charged is decided by the clock rules."""
+    return sum(
+        (rule.between(d.started, d.ended or now) for d in ticket.disputes),
+        timedelta(0),
+    )
