@@ -136,3 +136,22 @@ def dispute_time(ticket: TicketState, rule: TimeRule, now: datetime) -> timedelt
         (rule.between(d.started, d.ended or now) for d in ticket.disputes),
         timedelta(0),
     )
+
+
+@dataclass(frozen=True)
+class ClockSummary:
+    """What the ticket row, its events and the console show: the next deadline and the worst light."""
+
+    deadline: datetime | None
+    light: Light | None
+
+
+def summarize(ticket: TicketState, limits: Limits | None, working: WorkingTime, now: datetime) -> ClockSummary:
+    if limits is None:
+        return ClockSummary(None, None)
+    readings = read_clocks(ticket, limits, rule_for(limits, working), now)
+    running = [r for r in readings if r.running]
+    if not running:
+        return ClockSummary(None, None)
+    order = [Light.GREEN, Light.YELLOW, Light.RED]
+    return ClockSummary(next_deadline(readings), max((r.light for r in running), key=order.index))

@@ -23,7 +23,8 @@ def mask_phone(phone: str | None) -> str | None:
 
 _TICKET_SELECT = """
 SELECT t.id, t.ticket_no, t.status, t.version, t.category, t.description, t.address, t.area,
-       t.routing, t.deadline, t.escalation_level, t.created_at, t.updated_at,
+       t.routing, t.deadline, t.escalation_level, t.created_at, t.updated_at, t.deadline_state,
+       t.report_count, t.assist_codes, t.priority, t.grid_code,
        ST_X(t.location) AS lon, ST_Y(t.location) AS lat,
        u.code AS unit_code, u.name AS unit_name, u.level AS unit_level
 FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code
@@ -46,6 +47,10 @@ def _ticket_dict(row) -> dict[str, Any]:
         "routing": row.routing,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
+        "deadline_state": row.deadline_state,
+        "report_count": row.report_count,
+        "assists": list(row.assist_codes or ()),
+        "priority": row.priority,
     }
 
 
@@ -63,10 +68,10 @@ def _scope_sql(scope: TicketScope, params: dict) -> str:
         return "TRUE"
     clauses = []
     if scope.unit_code:
-        clauses.append("t.assignee_code = :scope_unit")
+        clauses.append("(t.assignee_code = :scope_unit OR :scope_unit = ANY(t.assist_codes))")
         params["scope_unit"] = scope.unit_code
     if scope.grid_code:
-        clauses.append("t.area -> 'grid' ->> 'code' = :scope_grid")
+        clauses.append("t.grid_code = :scope_grid")
         params["scope_grid"] = scope.grid_code
     return "(" + " OR ".join(clauses) + ")" if clauses else "FALSE"
 
@@ -110,14 +115,14 @@ def get_ticket(conn: Connection, ticket_no: str, scope: TicketScope) -> dict | N
     ticket = _ticket_dict(row)
     history = conn.execute(
         text(
-            "SELECT at, actor, role, action, from_status, to_status, note FROM ticket_history "
+            "SELECT at, actor, role, party, action, from_status, to_status, note, data FROM ticket_history "
             "WHERE ticket_id = :t ORDER BY id"
         ),
         {"t": row.id},
     ).all()
     ticket["history"] = [
         {"at": h.at.isoformat(), "actor": h.actor, "role": h.role, "action": h.action,
-         "from": h.from_status, "to": h.to_status, "note": h.note}
+         "from": h.from_status, "to": h.to_status, "note": h.note, "party": h.party, "data": h.data}
         for h in history
     ]
     reports = conn.execute(

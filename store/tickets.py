@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
+from dispatch.audit import entry_hash
 from dispatch.model import HistoryEntry, Status, Unit
 
 EVENT_SCHEMA = "ticket-event/1"
@@ -38,6 +39,10 @@ class NewTicket:
     assignee: Unit | None
     routing: dict[str, Any]
     history: tuple[HistoryEntry, ...]
+    loop: dict | None = None  # dispatch.snapshot of the opening state
+    grid_code: str | None = None
+    deadline: datetime | None = None
+    deadline_state: str | None = None
 
 
 _INSERT_REPORTS = text(
@@ -79,12 +84,14 @@ def allocate_sequence(conn: Connection, day: date, count: int) -> int:
 
 _INSERT_TICKETS = text(
     "INSERT INTO tickets (ticket_no, status, version, category, description, address, location, district_code, "
-    "area, assignee_code, routing, created_at, updated_at) "
+    "area, assignee_code, routing, loop, grid_code, deadline, deadline_state, history_head, created_at, updated_at) "
     "SELECT t.ticket_no, t.status, 1, t.category, t.description, t.address, "
     "CASE WHEN t.lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END, "
-    "t.district_code, t.area, t.assignee_code, t.routing, :now, :now "
+    "t.district_code, t.area, t.assignee_code, t.routing, t.loop, t.grid_code, t.deadline, t.deadline_state, "
+    "t.history_head, :now, :now "
     "FROM jsonb_to_recordset(:rows) AS t(ticket_no text, status text, category text, description text, "
-    "address text, lon float8, lat float8, district_code text, area jsonb, assignee_code text, routing jsonb) "
+    "address text, lon float8, lat float8, district_code text, area jsonb, assignee_code text, routing jsonb, "
+    "loop jsonb, grid_code text, deadline timestamptz, deadline_state text, history_head text) "
     "RETURNING id, ticket_no"
 ).bindparams(bindparam("rows", type_=JSONB))
 
@@ -95,10 +102,11 @@ _LINK_REPORTS = text(
 )
 
 _INSERT_HISTORY = text(
-    "INSERT INTO ticket_history (ticket_id, at, actor, role, action, from_status, to_status, note) "
-    "SELECT h.ticket_id, h.at, h.actor, h.role, h.action, h.from_status, h.to_status, h.note "
-    "FROM jsonb_to_recordset(:rows) AS h(seq int, ticket_id bigint, at timestamptz, actor text, role text, "
-    "action text, from_status text, to_status text, note text) ORDER BY h.seq"
+    "INSERT INTO ticket_history (ticket_id, at, actor, role, party, action, from_status, to_status, note, "
+    "prev_hash, hash) SELECT h.ticket_id, h.at, h.actor, h.role, h.party, h.action, h.from_status, h.to_status, "
+    "h.note, h.prev_hash, h.hash FROM jsonb_to_recordset(:rows) AS h(seq int, ticket_id bigint, at timestamptz, "
+    "actor text, role text, party text, action text, from_status text, to_status text, note text, prev_hash text, "
+    "hash text) ORDER BY h.seq"
 ).bindparams(bindparam("rows", type_=JSONB))
 
 _INSERT_OUTBOX = text(
@@ -123,9 +131,12 @@ def ticket_event(ticket_no: str, ticket: NewTicket, event: str, at: datetime, ac
         ),
         "area": ticket.area,
         "location": {"lon": ticket.lon, "lat": ticket.lat} if ticket.lon is not None else None,
-        "deadline": None,
+        "deadline": ticket.deadline.isoformat() if ticket.deadline else None,
         "escalation_level": 0,
         "actor": actor,
+        "deadline_state": ticket.deadline_state,
+        "report_count": 1,
+        "assists": [],
     }
 
 
@@ -141,22 +152,26 @@ def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, 
     statements, whatever the batch size: per-row round trips, not the database, limit a worker."""
     if not batch:
         return {}
+    chains = {w.ticket_no: _chain(w, now) for w in batch}
     ids = {
         row.ticket_no: row.id
-        for row in conn.execute(_INSERT_TICKETS, {"now": now, "rows": [_ticket_row(w) for w in batch]})
+        for row in conn.execute(_INSERT_TICKETS, {"now": now, "rows": [
+            {**_ticket_row(w), "history_head": chains[w.ticket_no][-1][1] if chains[w.ticket_no] else None}
+            for w in batch]})
     }
     report_ids = [rid for w in batch for rid in w.report_ids]
     ticket_ids = [ids[w.ticket_no] for w in batch for _ in w.report_ids]
     conn.execute(_LINK_REPORTS, {"report_ids": report_ids, "ticket_ids": ticket_ids})
     at = now.isoformat()
-    entries = [(w, h) for w in batch for h in w.ticket.history]
+    entries = [(w, h, prev, digest) for w in batch for h, (prev, digest) in zip(
+        w.ticket.history, chains[w.ticket_no], strict=True)]
     history = [
         {
-            "seq": seq, "ticket_id": ids[w.ticket_no], "at": at, "actor": h.actor, "role": h.role, "action": h.action,
-            "from_status": str(h.from_status) if h.from_status else None, "to_status": str(h.to_status),
-            "note": h.note,
+            "seq": seq, "ticket_id": ids[w.ticket_no], "at": at, "actor": h.actor, "role": h.role, "party": h.role,
+            "action": h.action, "from_status": str(h.from_status) if h.from_status else None,
+            "to_status": str(h.to_status), "note": h.note, "prev_hash": prev, "hash": digest,
         }
-        for seq, (w, h) in enumerate(entries)
+        for seq, (w, h, prev, digest) in enumerate(entries)
     ]
     if history:
         conn.execute(_INSERT_HISTORY, {"rows": history})
@@ -168,6 +183,18 @@ def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, 
     return ids
 
 
+def _chain(w: TicketToWrite, at: datetime) -> list[tuple[str | None, str]]:
+    """(prev_hash, hash) of each opening history entry: the start of the ticket's hash chain."""
+    out: list[tuple[str | None, str]] = []
+    prev = None
+    for h in w.ticket.history:
+        digest = entry_hash(prev, w.ticket_no, at, h.actor, h.role, h.role, h.action,
+                            str(h.from_status) if h.from_status else None, str(h.to_status), h.note, None)
+        out.append((prev, digest))
+        prev = digest
+    return out
+
+
 def _ticket_row(w: TicketToWrite) -> dict:
     t = w.ticket
     district = t.area.get("district")
@@ -175,4 +202,6 @@ def _ticket_row(w: TicketToWrite) -> dict:
         "ticket_no": w.ticket_no, "status": str(t.status), "category": t.category, "description": t.description,
         "address": t.address, "lon": t.lon, "lat": t.lat, "district_code": district["code"] if district else None,
         "area": t.area, "assignee_code": t.assignee.code if t.assignee else None, "routing": t.routing,
+        "loop": t.loop, "grid_code": t.grid_code, "deadline": t.deadline.isoformat() if t.deadline else None,
+        "deadline_state": t.deadline_state,
     }

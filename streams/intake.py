@@ -1,17 +1,20 @@
 """Turn validated reports into tickets in one transaction: place them, decide their opening, write."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
+from dispatch import snapshot
 from dispatch.intake import open_ticket
+from dispatch.lifecycle import opened
 from dispatch.model import Unit
 from dispatch.numbers import ticket_number
 from gis.crs import to_wgs84
 from gis.router import Placement, Router
+from store.loop import LoopContext
 from store.tickets import NewReport, NewTicket, TicketToWrite, allocate_sequence, insert_reports, insert_tickets
 from streams.envelope import ReportEnvelope
 
@@ -83,9 +86,19 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext) -> NewTicket:
     )
 
 
+def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetime) -> NewTicket:
+    """The opening loop state (clocks started at once when auto-dispatched) and its first deadline."""
+    grid = (ticket.area.get("grid") or {}).get("code")
+    state = opened(ticket_no, ticket.status, now, category=ticket.category, grid=grid,
+                   assignee=ticket.assignee.code if ticket.assignee else None)
+    clocks = loop.clocks(state, now)
+    return replace(ticket, loop=snapshot.dump(state), grid_code=grid, deadline=clocks.deadline,
+                   deadline_state=str(clocks.light) if clocks.light else None)
+
+
 def ingest(
     conn: Connection, received: list[Received], ctx: RoutingContext, *, now: datetime, timezone: str,
-    ticket_prefix: str, events_topic: str,
+    ticket_prefix: str, events_topic: str, loop: LoopContext | None = None,
 ) -> list[str]:
     """Write the reports and one ticket per report not seen before; return the new ticket numbers.
     Redelivered reports hit the unique (channel, report_id) and make nothing."""
@@ -109,13 +122,12 @@ def ingest(
         return []
     day = now.astimezone(ZoneInfo(timezone)).date()
     first = allocate_sequence(conn, day, len(fresh))
-    batch = [
-        TicketToWrite(
-            ticket_number(ticket_prefix, day, first + i),
-            prepare_ticket(r.envelope, ctx),
-            (new_ids[(r.envelope.channel, r.envelope.report_id)],),
-        )
-        for i, r in enumerate(fresh)
-    ]
+    batch = []
+    for i, r in enumerate(fresh):
+        ticket_no = ticket_number(ticket_prefix, day, first + i)
+        ticket = prepare_ticket(r.envelope, ctx)
+        if loop is not None:
+            ticket = with_loop(ticket_no, ticket, loop, now)
+        batch.append(TicketToWrite(ticket_no, ticket, (new_ids[(r.envelope.channel, r.envelope.report_id)],)))
     insert_tickets(conn, batch, now, events_topic)
     return [w.ticket_no for w in batch]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from config import Settings
+from store.loop import escalation_run
 from streams.dlq import dead_letter
 from streams.envelope import EnvelopeError, parse_envelope
 from streams.intake import Received, RoutingContext, ingest
@@ -115,6 +117,9 @@ class Worker:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     stats: WorkerStats = field(default_factory=WorkerStats)
     breaker: Breaker | None = None
+    loop: Callable | None = None  # store.loop.LoopContextCache: limits, calendar, unit levels
+    escalate_every_s: float = 60.0
+    _last_pass: float = 0.0
 
     def __post_init__(self) -> None:
         if self.breaker is None:
@@ -149,8 +154,18 @@ class Worker:
                 created = ingest(
                     conn, valid, ctx, now=self.clock(), timezone=self.settings.timezone,
                     ticket_prefix=self.settings.ticket_prefix, events_topic=self.topics.ticket_events,
+                    loop=self.loop(conn) if self.loop else None,
                 )
             self.stats.tickets += len(created)
+
+    def escalate_if_due(self) -> None:
+        """The deadline pass, once a minute; the advisory lock lets one of several workers run it."""
+        if self.loop is None or time.monotonic() - self._last_pass < self.escalate_every_s:
+            return
+        self._last_pass = time.monotonic()
+        result = escalation_run(self.engine, self.loop, self.clock())
+        if result.applied:
+            log.info("deadline pass: %d change(s), %d skipped", len(result.applied), result.skipped)
 
     def run(self, stop: threading.Event, consumer: KafkaConsumer | None = None) -> None:
         check_durability(self.engine)
@@ -165,6 +180,7 @@ class Worker:
                         {tp: OffsetAndMetadata(msgs[-1].offset + 1, "", -1) for tp, msgs in records.items()}
                     )
                     self.stats.batches += 1
+                self.escalate_if_due()
                 self.stats.events_relayed += relay_all(self.engine, self.producer)
         finally:
             consumer.close()

@@ -10,8 +10,10 @@ from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
 from sqlalchemy import text
 
+from dispatch.actors import Actor
+from dispatch.lifecycle import Command
 from gis.crs import Crs, OutsideChina, to_wgs84
-from store import intake_log, queries
+from store import intake_log, loop, queries
 from store.queries import TicketScope
 from store.users import User, authenticate
 from streams.envelope import EnvelopeError, validate_envelope
@@ -177,10 +179,75 @@ def get_ticket(ticket_no: str):
     user = current_user()
     with _deps().engine.connect() as conn:
         ticket = queries.get_ticket(conn, ticket_no, scope_of(user)) if user else None
-        if ticket is None:
+        if ticket is not None:
+            ticket["actions"] = loop.actions_for(conn, ticket_no, actor_of(user))
+        else:
             ticket = queries.public_ticket(conn, ticket_no)
     if ticket is None:
         raise ApiError(404, "not_found", f"no ticket {ticket_no}")
+    return jsonify(ticket)
+
+
+ACTION_FIELDS = {"action", "version", "note", "to_unit", "category", "minutes", "park", "level"}
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(user.username, user.role, supervisor=user.supervisor, unit=user.unit_code, grid=user.grid_code)
+
+
+def _command(body: dict) -> Command:
+    """The contract's action body; every problem is named by its field (422) before the domain sees it."""
+    fields: dict[str, str] = {}
+    unknown = sorted(set(body) - ACTION_FIELDS)
+    for name in unknown:
+        fields[name] = "unknown field"
+    action = body.get("action")
+    if not isinstance(action, str) or not action:
+        fields["action"] = "required: one of the contract's actions"
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        fields["version"] = "required: the ticket version you acted on (integer ≥ 1)"
+    for name, limit in (("note", 2000), ("to_unit", 32), ("category", 16)):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            fields[name] = f"must be text of at most {limit} characters"
+    minutes = body.get("minutes")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0):
+        fields["minutes"] = "must be a positive number of minutes"
+    level = body.get("level")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 3):
+        fields["level"] = "must be 1 (street), 2 (district) or 3 (city)"
+    if body.get("park") is not None and not isinstance(body.get("park"), bool):
+        fields["park"] = "must be true or false"
+    if fields:
+        raise ApiError(422, "invalid_body", "the action body is invalid", fields)
+    return Command(action=action, version=version, note=body.get("note"), to_unit=body.get("to_unit"),
+                   category=body.get("category"), minutes=float(minutes) if minutes is not None else None,
+                   park=bool(body.get("park", False)), level=level)
+
+
+@bp.post("/tickets/<ticket_no>/actions")
+@require_roles(*STAFF_ROLES)
+def ticket_action(ticket_no: str):
+    command = _command(_json_body())
+    deps = _deps()
+    with deps.engine.connect() as conn:
+        if command.to_unit is not None and conn.execute(
+                text("SELECT 1 FROM units WHERE code = :c"), {"c": command.to_unit}).first() is None:
+            raise ApiError(422, "invalid_body", f"no unit {command.to_unit}", {"to_unit": "no such unit"})
+        if command.category is not None and conn.execute(
+                text("SELECT 1 FROM categories WHERE code = :c AND length(code) = 6"),
+                {"c": command.category}).first() is None:
+            raise ApiError(422, "invalid_body", f"no 小类 {command.category}", {"category": "no such 小类 code"})
+    user = current_user()
+    state = loop.act(deps.engine, ticket_no, command, actor_of(user), deps.clock(), deps.loop()())
+    if state is None:
+        raise ApiError(404, "not_found", f"no ticket {ticket_no}")
+    with deps.engine.connect() as conn:
+        ticket = queries.get_ticket(conn, ticket_no, scope_of(user))
+        if ticket is None:  # e.g. a department that just returned it: the change is done, the view is gone
+            return jsonify({"ticket_no": ticket_no, "status": str(state.status), "version": state.version})
+        ticket["actions"] = loop.actions_for(conn, ticket_no, actor_of(user))
     return jsonify(ticket)
 
 

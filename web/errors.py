@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from dispatch.errors import DispatchError, StaleVersion
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
@@ -24,6 +26,17 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(DispatchError)
+    def _dispatch_error(exc: DispatchError):
+        error = {"code": exc.code, "message": exc.message}
+        if exc.fields:
+            error["fields"] = exc.fields
+        if exc.allowed or exc.status in (403, 422):
+            error["allowed"] = list(exc.allowed)
+        if isinstance(exc, StaleVersion):
+            error["current_version"] = exc.expected
+        return jsonify({"error": error}), exc.status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -37,6 +37,8 @@ def rooms_for_event(event: dict) -> list[str]:
     assignee = event.get("assignee") or {}
     if assignee.get("code"):
         rooms.append(f"unit:{assignee['code']}")
+    for unit in event.get("assists") or ():  # 协办 units see the tickets they help with
+        rooms.append(f"unit:{unit}")
     grid = (event.get("area") or {}).get("grid") or {}
     if isinstance(grid, dict) and grid.get("code"):
         rooms.append(f"grid:{grid['code']}")

@@ -224,6 +224,73 @@ def _settle(producer, futures: list) -> int:
     return failed
 
 
+def cmd_escalate(settings: Settings, args) -> int:
+    from datetime import UTC, datetime
+
+    from store.loop import escalation_run
+
+    now = datetime.now(UTC)
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            raise UsageError(f"--now {args.now!r} is not RFC 3339") from None
+        if now.tzinfo is None:
+            raise UsageError("--now needs a UTC offset, e.g. 2026-11-23T09:00:00+08:00")
+    deps = _wiring(settings)
+    try:
+        result = escalation_run(deps.engine, deps.loop(), now)
+    finally:
+        deps.close()
+    if not result.ran:
+        say("escalate: another process is running the deadline pass; nothing done", err=True)
+        return 1
+    for change in result.applied:
+        print(json.dumps(change, ensure_ascii=False))
+    say(f"escalate: {len(result.applied)} change(s) as of {now.isoformat()}, {result.skipped} skipped "
+        "(changed meanwhile)", err=True)
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, args) -> int:
+    from sqlalchemy import text
+
+    from store.loop import verify_history
+
+    deps = _wiring(settings)
+    try:
+        with deps.engine.connect() as conn:
+            broken = verify_history(conn)
+            total = conn.execute(text("SELECT count(*) FROM ticket_history")).scalar_one()
+    finally:
+        deps.close()
+    for b in broken:
+        print(json.dumps({"ticket_no": b.ticket_no, "entry_id": b.entry_id, "reason": b.reason}, ensure_ascii=False))
+    if broken:
+        say(f"audit: {len(broken)} ticket(s) with a broken history chain", err=True)
+        return 1
+    say(f"audit: {total} history entries, every chain intact", err=True)
+    return 0
+
+
+def cmd_categories_load(settings: Settings, args) -> int:
+    from dispatch.errors import TaxonomyError
+    from yunguan.demo import load_categories
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    deps = _wiring(settings)
+    try:
+        count = load_categories(deps.engine, path)
+    except TaxonomyError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        deps.close()
+    say(f"categories: {count} loaded from {path}")
+    return 0
+
+
 def cmd_reconcile(settings: Settings, args) -> int:
     from datetime import timedelta
 
@@ -466,6 +533,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--malformed", type=float, default=0.01, help="share of broken messages (dead-lettered)")
     sim.add_argument("--duplicates", type=float, default=0.02, help="share of messages re-sent byte for byte")
     sim.set_defaults(func=cmd_simulate)
+
+    esc = sub.add_parser("escalate", help="run the deadline/escalation pass as of now (or --now)")
+    esc.add_argument("--now", help="RFC 3339 instant to run the pass as of")
+    esc.set_defaults(func=cmd_escalate)
+
+    audit = sub.add_parser("audit", help="check the history's hash chains").add_subparsers(dest="audit_cmd",
+                                                                                           required=True)
+    audit.add_parser("verify", help="report every ticket whose history was altered").set_defaults(
+        func=cmd_audit_verify)
+
+    cats = sub.add_parser("categories", help="the category taxonomy (立案结案标准)").add_subparsers(
+        dest="categories_cmd", required=True)
+    cats_load = cats.add_parser("load", help="check and load a category table (CSV)")
+    cats_load.add_argument("path")
+    cats_load.set_defaults(func=cmd_categories_load)
 
     rec = sub.add_parser("reconcile", help="list (and re-publish) HTTP-accepted reports that have no ticket")
     rec.add_argument("--grace", type=float, help="seconds to wait before a report counts as missing")

@@ -1,11 +1,9 @@
 """Demo data: Changchun's real districts, a unit per district, a category slice, demo accounts."""
 from __future__ import annotations
 
-import csv
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.areas import read_geojson
@@ -22,24 +20,13 @@ def demo_file(name: str) -> Path:
 
 
 def load_categories(engine: Engine, path: Path) -> int:
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+    """Check the whole table first (every problem with its line), then replace it in one transaction."""
+    from dispatch.taxonomy import read_file
+    from store.categories import save_taxonomy
+
+    taxonomy = read_file(path)
     with engine.begin() as conn:
-        for row in rows:  # parents come before children in the file
-            conn.execute(
-                text(
-                    "INSERT INTO categories (code, name, kind, parent, ack_limit_h, handle_limit_h) "
-                    "VALUES (:code, :name, :kind, :parent, :ack, :handle) ON CONFLICT (code) DO UPDATE SET "
-                    "name = EXCLUDED.name, kind = EXCLUDED.kind, parent = EXCLUDED.parent, "
-                    "ack_limit_h = EXCLUDED.ack_limit_h, handle_limit_h = EXCLUDED.handle_limit_h"
-                ),
-                {
-                    "code": row["code"], "name": row["name"], "kind": row["kind"], "parent": row["parent"] or None,
-                    "ack": float(row["ack_limit_h"]) if row["ack_limit_h"] else None,
-                    "handle": float(row["handle_limit_h"]) if row["handle_limit_h"] else None,
-                },
-            )
-    return len(rows)
+        return save_taxonomy(conn, taxonomy)
 
 
 def load_demo_data(engine: Engine, say) -> list[tuple[str, str, str]]:

@@ -25,6 +25,7 @@ class Deps:
     clock: Callable[[], datetime]
     _producer: object | None = None
     _producer_lock: threading.Lock = field(default_factory=threading.Lock)
+    _loop: object | None = None
 
     def producer(self):
         """Created on first use, so a process starts (and reports not-ready) while the broker is down."""
@@ -34,6 +35,17 @@ class Deps:
             if self._producer is None:
                 self._producer = make_producer(self.settings.kafka_bootstrap)
             return self._producer
+
+    def loop(self):
+        """The closed loop's context cache (taxonomy limits, calendar, unit levels), one per process."""
+        from dispatch.worktime import WorkingTime
+        from store.loop import LoopContextCache
+
+        with self._producer_lock:
+            if self._loop is None:
+                self._loop = LoopContextCache(self.engine, WorkingTime.from_settings(self.settings),
+                                              self.topics.ticket_events)
+            return self._loop
 
     def close(self) -> None:
         if self._producer is not None:
@@ -60,4 +72,5 @@ def build_worker(deps: Deps):
         routing=RoutingCache(deps.engine, deps.settings.nearest_tolerance_m),
         topics=deps.topics,
         clock=deps.clock,
+        loop=deps.loop(),
     )

@@ -1,0 +1,283 @@
+"""The closed loop around the database: load a ticket's loop state, apply a command with `dispatch`, and
+save the new state, its history entry (hash-chained) and its event in one transaction.
+
+Optimistic concurrency: the UPDATE carries `WHERE version = :seen`, so of two clicks on the same version
+exactly one wins and the other gets 409 — no row locks held while a person thinks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Engine
+
+from dispatch import snapshot
+from dispatch.actors import SYSTEM, Actor
+from dispatch.audit import entry_hash, verify_chain
+from dispatch.deadlines import ClockSummary, Limits, limits_for, summarize
+from dispatch.errors import StaleVersion
+from dispatch.escalation import escalation_pass
+from dispatch.lifecycle import Command, Outcome, Priority, TicketState, allowed_actions, apply, opened
+from dispatch.model import Status
+from dispatch.taxonomy import Taxonomy
+from dispatch.worktime import WorkingTime
+from store.tickets import EVENT_SCHEMA
+
+log = logging.getLogger(__name__)
+
+ESCALATION_LOCK = 0x59554E47  # "YUNG": one escalation pass at a time across all processes
+
+
+@dataclass(frozen=True)
+class LoopContext:
+    """What deciding on tickets needs besides the ticket: the taxonomy's limits, the calendar, unit levels."""
+
+    taxonomy: Taxonomy
+    working: WorkingTime
+    unit_levels: dict[str, str]
+    events_topic: str
+
+    def limits(self, ticket: TicketState) -> Limits | None:
+        category = self.taxonomy.get(ticket.category)
+        if category is None or not category.is_subclass or category.ack_limit_h is None:
+            return None
+        return limits_for(category, ticket.priority)
+
+    def clocks(self, ticket: TicketState, now: datetime) -> ClockSummary:
+        return summarize(ticket, self.limits(ticket), self.working, now)
+
+
+def load_context(conn: Connection, working: WorkingTime, events_topic: str) -> LoopContext:
+    from store.categories import load_taxonomy
+
+    levels = dict(conn.execute(text("SELECT code, level FROM units")).all())
+    return LoopContext(load_taxonomy(conn), working, levels, events_topic)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    id: int
+    state: TicketState
+    history_head: str | None
+
+
+_LOAD = (
+    "SELECT id, ticket_no, status, version, loop, category, priority, grid_code, assignee_code, created_at, "
+    "history_head FROM tickets "
+)
+
+
+def _state(row) -> TicketState:
+    """The loop state; its status and version always come from the columns (a merge bumps the version
+    without rewriting the loop). Tickets written before the loop existed get their opening state."""
+    if row.loop:
+        state = snapshot.load(row.loop)
+    else:
+        state = opened(row.ticket_no, Status(row.status), row.created_at, category=row.category,
+                       grid=row.grid_code, assignee=row.assignee_code if row.status == "dispatched" else None,
+                       priority=Priority(row.priority))
+    return dataclasses.replace(state, status=Status(row.status), version=row.version)
+
+
+def load(conn: Connection, ticket_no: str) -> Loaded | None:
+    row = conn.execute(text(_LOAD + "WHERE ticket_no = :no"), {"no": ticket_no}).first()
+    return None if row is None else Loaded(row.id, _state(row), row.history_head)
+
+
+def responsible_unit(state: TicketState) -> str | None:
+    """The unit a ticket is with: the running turn's unit, or after handling the unit that handled it."""
+    if state.lead:
+        return state.lead
+    if state.assignments and state.status in (Status.HANDLED, Status.VERIFIED, Status.CLOSED):
+        return state.assignments[-1].unit
+    return None
+
+
+_UPDATE = text(
+    "UPDATE tickets SET status = :status, version = :version, loop = :loop, category = :category, "
+    "priority = :priority, assignee_code = :assignee, assist_codes = CAST(:assists AS varchar(32)[]), "
+    "deadline = :deadline, deadline_state = :light, escalation_level = :escalation, updated_at = :now, "
+    "closed_at = CASE WHEN CAST(:closing AS boolean) THEN CAST(:now AS timestamptz) ELSE closed_at END, "
+    "history_head = :head WHERE id = :id AND version = :seen"
+).bindparams(bindparam("loop", type_=JSONB))
+
+_HISTORY = text(
+    "INSERT INTO ticket_history (ticket_id, at, actor, role, party, action, from_status, to_status, note, data, "
+    "prev_hash, hash) VALUES (:ticket_id, :at, :actor, :role, :party, :action, :from_status, :to_status, :note, "
+    ":data, :prev_hash, :hash)"
+).bindparams(bindparam("data", type_=JSONB))
+
+_OUTBOX = text("INSERT INTO outbox (topic, key, payload) VALUES (:topic, :key, :payload)").bindparams(
+    bindparam("payload", type_=JSONB)
+)
+
+
+def append_history(conn: Connection, ticket_id: int, ticket_no: str, prev: str | None, *, at: datetime, actor: str,
+                   role: str, party: str | None, action: str, from_status: str | None, to_status: str,
+                   note: str | None, data: dict | None) -> str:
+    """Write one history entry chained to `prev`; return its hash (the ticket's new head)."""
+    digest = entry_hash(prev, ticket_no, at, actor, role, party, action, from_status, to_status, note, data)
+    conn.execute(_HISTORY, {
+        "ticket_id": ticket_id, "at": at, "actor": actor, "role": role, "party": party, "action": action,
+        "from_status": from_status, "to_status": to_status, "note": note, "data": data or None,
+        "prev_hash": prev, "hash": digest,
+    })
+    return digest
+
+
+def save(conn: Connection, loaded: Loaded, outcome: Outcome, ctx: LoopContext, now: datetime) -> None:
+    """Persist an outcome of `dispatch.lifecycle.apply`: state, history entry and event, or StaleVersion."""
+    new, rec = outcome.ticket, outcome.record
+    clocks = ctx.clocks(new, now)
+    data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(rec.data).items()}
+    head = entry_hash(loaded.history_head, new.ticket_no, rec.at, rec.actor, rec.role, str(rec.party),
+                      str(rec.action), str(rec.from_status) if rec.from_status else None, str(rec.to_status),
+                      rec.note, data)
+    result = conn.execute(_UPDATE, {
+        "status": str(new.status), "version": new.version, "loop": snapshot.dump(new), "category": new.category,
+        "priority": str(new.priority), "assignee": responsible_unit(new), "assists": list(new.assist_units),
+        "deadline": clocks.deadline, "light": str(clocks.light) if clocks.light else None,
+        "escalation": new.escalation_level, "now": now, "head": head, "id": loaded.id,
+        "closing": new.status is Status.CLOSED,
+        "seen": loaded.state.version,
+    })
+    if result.rowcount != 1:
+        current = conn.execute(text("SELECT version FROM tickets WHERE id = :id"), {"id": loaded.id}).scalar_one()
+        raise StaleVersion(current, loaded.state.version)
+    written = append_history(
+        conn, loaded.id, new.ticket_no, loaded.history_head, at=rec.at, actor=rec.actor, role=rec.role,
+        party=str(rec.party), action=str(rec.action), from_status=str(rec.from_status) if rec.from_status else None,
+        to_status=str(rec.to_status), note=rec.note, data=data,
+    )
+    assert written == head
+    publish_event(conn, loaded.id, str(rec.action), now, rec.actor, ctx.events_topic)
+
+
+def publish_event(conn: Connection, ticket_id: int, event: str, at: datetime, actor: str, topic: str) -> dict:
+    """Queue ticket event v1 for this ticket as it now is, in the caller's transaction (the outbox)."""
+    row = conn.execute(text(
+        "SELECT t.ticket_no, t.status, t.version, t.category, t.area, ST_X(t.location) AS lon, "
+        "ST_Y(t.location) AS lat, t.deadline, t.deadline_state, t.escalation_level, t.report_count, "
+        "t.assist_codes, u.code AS unit_code, u.name AS unit_name, u.level AS unit_level "
+        "FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code WHERE t.id = :id"), {"id": ticket_id}).one()
+    payload = {
+        "schema": EVENT_SCHEMA, "ticket_no": row.ticket_no, "event": event, "at": at.isoformat(),
+        "status": row.status, "version": row.version, "category": row.category,
+        "assignee": {"code": row.unit_code, "name": row.unit_name, "level": row.unit_level} if row.unit_code else None,
+        "area": row.area, "location": {"lon": row.lon, "lat": row.lat} if row.lon is not None else None,
+        "deadline": row.deadline.isoformat() if row.deadline else None, "escalation_level": row.escalation_level,
+        "actor": actor, "deadline_state": row.deadline_state, "report_count": row.report_count,
+        "assists": list(row.assist_codes),
+    }
+    conn.execute(_OUTBOX, {"topic": topic, "key": row.ticket_no, "payload": payload})
+    return payload
+
+
+def act(engine: Engine, ticket_no: str, command: Command, actor: Actor, now: datetime,
+        ctx: LoopContext) -> TicketState | None:
+    """One person's action on one ticket; None when there is no such ticket. Raises DispatchError."""
+    with engine.begin() as conn:
+        loaded = load(conn, ticket_no)
+        if loaded is None:
+            return None
+        outcome = apply(loaded.state, command, actor, now)
+        save(conn, loaded, outcome, ctx, now)
+        return outcome.ticket
+
+
+def actions_for(conn: Connection, ticket_no: str, actor: Actor) -> list[str] | None:
+    loaded = load(conn, ticket_no)
+    return None if loaded is None else [str(a) for a in allowed_actions(loaded.state, actor)]
+
+
+@dataclass(frozen=True)
+class PassResult:
+    ran: bool  # False: another process holds the escalation lock
+    applied: list[dict]
+    skipped: int
+
+
+def escalation_run(engine: Engine, ctx_of: Callable[[Connection], LoopContext], now: datetime) -> PassResult:
+    """Warn, escalate and resume as of `now`, under a transaction-scoped advisory lock so that only one
+    process runs the pass at a time. Each decision is an ordinary command by `system`, so it leaves a
+    history entry and an event like any other change; a ticket changed meanwhile is skipped (next pass)."""
+    applied: list[dict] = []
+    skipped = 0
+    with engine.begin() as conn:
+        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ESCALATION_LOCK}).scalar_one():
+            return PassResult(False, [], 0)
+        ctx = ctx_of(conn)
+        rows = conn.execute(text(
+            _LOAD + "WHERE status IN ('dispatched', 'acknowledged', 'reopened', 'suspended') ORDER BY id")).all()
+        current = {row.ticket_no: Loaded(row.id, _state(row), row.history_head) for row in rows}
+        dues = escalation_pass([loaded.state for loaded in current.values()], ctx.limits, ctx.working, now,
+                               lambda unit: ctx.unit_levels.get(unit))
+        for due in dues:
+            loaded = current[due.ticket_no]
+            try:
+                with conn.begin_nested():
+                    outcome = apply(loaded.state, due.command(loaded.state.version), SYSTEM, now)
+                    save(conn, loaded, outcome, ctx, now)
+            except StaleVersion:
+                skipped += 1
+                continue
+            head = conn.execute(text("SELECT history_head FROM tickets WHERE id = :id"), {"id": loaded.id}).scalar_one()
+            current[due.ticket_no] = Loaded(loaded.id, outcome.ticket, head)
+            applied.append({"ticket_no": due.ticket_no, "action": str(outcome.record.action),
+                            "status": str(outcome.ticket.status), "level": outcome.ticket.escalation_level,
+                            "note": outcome.record.note})
+        # Lights change with time alone: keep the column the console filters on current.
+        for loaded in current.values():
+            clocks = ctx.clocks(loaded.state, now)
+            conn.execute(text("UPDATE tickets SET deadline = :d, deadline_state = :l WHERE id = :id "
+                              "AND deadline_state IS DISTINCT FROM :l"),
+                         {"d": clocks.deadline, "l": str(clocks.light) if clocks.light else None, "id": loaded.id})
+    return PassResult(True, applied, skipped)
+
+
+def verify_history(conn: Connection) -> list:
+    """Every ticket whose history chain is broken, with the first bad entry and why (one pass, in order)."""
+    heads = {r.id: (r.ticket_no, r.history_head) for r in conn.execute(
+        text("SELECT id, ticket_no, history_head FROM tickets"))}
+    entries: dict[int, list] = {tid: [] for tid in heads}
+    for e in conn.execute(text(
+            "SELECT ticket_id, id, at, actor, role, party, action, from_status, to_status, note, data, prev_hash, hash "
+            "FROM ticket_history ORDER BY ticket_id, id")).mappings():
+        entries.setdefault(e["ticket_id"], []).append(e)
+    broken = []
+    for tid, rows in entries.items():
+        ticket_no, head = heads.get(tid, (f"(ticket id {tid})", None))
+        problem = verify_chain(ticket_no, head, rows)
+        if problem is not None:
+            broken.append(problem)
+    return broken
+
+
+@dataclass
+class LoopContextCache:
+    """The taxonomy and unit levels change rarely (a `yunguan categories load`); re-read them at most every
+    `ttl_s` seconds rather than per batch or per request."""
+
+    engine: Engine
+    working: WorkingTime
+    events_topic: str
+    ttl_s: float = 30.0
+    _ctx: LoopContext | None = None
+    _loaded_at: float = 0.0
+
+    def __call__(self, conn: Connection | None = None) -> LoopContext:
+        import time
+
+        if self._ctx is None or time.monotonic() - self._loaded_at > self.ttl_s:
+            if conn is not None:
+                self._ctx = load_context(conn, self.working, self.events_topic)
+            else:
+                with self.engine.connect() as own:
+                    self._ctx = load_context(own, self.working, self.events_topic)
+            self._loaded_at = time.monotonic()
+        return self._ctx
