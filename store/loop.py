@@ -112,10 +112,6 @@ _HISTORY = text(
     ":data, :prev_hash, :hash)"
 ).bindparams(bindparam("data", type_=JSONB))
 
-_OUTBOX = text("INSERT INTO outbox (topic, key, payload) VALUES (:topic, :key, :payload)").bindparams(
-    bindparam("payload", type_=JSONB)
-)
-
 
 def append_history(conn: Connection, ticket_id: int, ticket_no: str, prev: str | None, *, at: datetime, actor: str,
                    role: str, party: str | None, action: str, from_status: str | None, to_status: str,
@@ -158,24 +154,31 @@ def save(conn: Connection, loaded: Loaded, outcome: Outcome, ctx: LoopContext, n
     publish_event(conn, loaded.id, str(rec.action), now, rec.actor, ctx.events_topic)
 
 
-def publish_event(conn: Connection, ticket_id: int, event: str, at: datetime, actor: str, topic: str) -> dict:
-    """Queue ticket event v1 for this ticket as it now is, in the caller's transaction (the outbox)."""
-    row = conn.execute(text(
-        "SELECT t.ticket_no, t.status, t.version, t.category, t.area, ST_X(t.location) AS lon, "
-        "ST_Y(t.location) AS lat, t.deadline, t.deadline_state, t.escalation_level, t.report_count, "
-        "t.assist_codes, u.code AS unit_code, u.name AS unit_name, u.level AS unit_level "
-        "FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code WHERE t.id = :id"), {"id": ticket_id}).one()
-    payload = {
-        "schema": EVENT_SCHEMA, "ticket_no": row.ticket_no, "event": event, "at": at.isoformat(),
-        "status": row.status, "version": row.version, "category": row.category,
-        "assignee": {"code": row.unit_code, "name": row.unit_name, "level": row.unit_level} if row.unit_code else None,
-        "area": row.area, "location": {"lon": row.lon, "lat": row.lat} if row.lon is not None else None,
-        "deadline": row.deadline.isoformat() if row.deadline else None, "escalation_level": row.escalation_level,
-        "actor": actor, "deadline_state": row.deadline_state, "report_count": row.report_count,
-        "assists": list(row.assist_codes),
-    }
-    conn.execute(_OUTBOX, {"topic": topic, "key": row.ticket_no, "payload": payload})
-    return payload
+_EVENTS = text(
+    "INSERT INTO outbox (topic, key, payload) SELECT CAST(:topic AS text), t.ticket_no, jsonb_build_object("
+    "'schema', CAST(:schema AS text), 'ticket_no', t.ticket_no, 'event', CAST(:event AS text), 'at', CAST(:at AS text), 'status', t.status, "
+    "'version', t.version, 'category', t.category, "
+    "'assignee', CASE WHEN u.code IS NULL THEN NULL ELSE jsonb_build_object('code', u.code, 'name', u.name, "
+    "'level', u.level) END, 'area', t.area, "
+    "'location', CASE WHEN t.location IS NULL THEN NULL ELSE jsonb_build_object('lon', ST_X(t.location), "
+    "'lat', ST_Y(t.location)) END, "
+    "'deadline', to_char(t.deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
+    "'escalation_level', t.escalation_level, 'actor', CAST(:actor AS text), 'deadline_state', t.deadline_state, "
+    "'report_count', t.report_count, 'assists', to_jsonb(t.assist_codes)) "
+    "FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code WHERE t.id = ANY(:ids) ORDER BY t.id"
+)
+
+
+def publish_events(conn: Connection, ticket_ids: list[int], event: str, at: datetime, actor: str, topic: str) -> None:
+    """Queue ticket event v1 for these tickets as they now are, in the caller's transaction (the outbox);
+    one statement however many tickets, the payload built by the database from the committed row."""
+    if ticket_ids:
+        conn.execute(_EVENTS, {"topic": topic, "schema": EVENT_SCHEMA, "event": event, "at": at.isoformat(),
+                               "actor": actor, "ids": list(ticket_ids)})
+
+
+def publish_event(conn: Connection, ticket_id: int, event: str, at: datetime, actor: str, topic: str) -> None:
+    publish_events(conn, [ticket_id], event, at, actor, topic)
 
 
 def act(engine: Engine, ticket_no: str, command: Command, actor: Actor, now: datetime,

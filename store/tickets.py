@@ -161,7 +161,7 @@ def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, 
     }
     report_ids = [rid for w in batch for rid in w.report_ids]
     ticket_ids = [ids[w.ticket_no] for w in batch for _ in w.report_ids]
-    conn.execute(_LINK_REPORTS, {"report_ids": report_ids, "ticket_ids": ticket_ids})
+    link_reports(conn, report_ids, ticket_ids)
     at = now.isoformat()
     entries = [(w, h, prev, digest) for w in batch for h, (prev, digest) in zip(
         w.ticket.history, chains[w.ticket_no], strict=True)]
@@ -205,3 +205,50 @@ def _ticket_row(w: TicketToWrite) -> dict:
         "loop": t.loop, "grid_code": t.grid_code, "deadline": t.deadline.isoformat() if t.deadline else None,
         "deadline_state": t.deadline_state,
     }
+
+
+_CANDIDATES = text(
+    "SELECT q.idx, t.* FROM jsonb_to_recordset(:rows) AS q(idx int, category text, lon float8, lat float8, dist float8) "
+    "CROSS JOIN LATERAL (SELECT t.id, t.ticket_no, t.category, t.status, ST_X(t.location) AS lon, "
+    "ST_Y(t.location) AS lat, t.version, t.history_head, "
+    "(SELECT max(r.reported_at) FROM reports r WHERE r.ticket_id = t.id) AS last_at FROM tickets t "
+    # A bounding box the GiST index answers per report (50 km per degree is conservative up to 63° N), then
+    # the exact geodesic distance; the category and status filter the few tickets nearby.
+    "WHERE t.location && ST_Expand(ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326), q.dist / 50000.0) "
+    "AND t.category = q.category AND t.status NOT IN ('closed', 'rejected') "
+    "AND ST_DWithin(t.location::geography, ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326)::geography, q.dist) "
+    "FOR UPDATE OF t) AS t"
+).bindparams(bindparam("rows", type_=JSONB))
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    """An open ticket a new report might belong to, locked for this transaction (FOR UPDATE)."""
+
+    id: int
+    ticket_no: str
+    category: str | None
+    status: str
+    lon: float
+    lat: float
+    version: int
+    history_head: str | None
+    last_reported_at: datetime | None
+
+
+def merge_candidates(conn: Connection, probes: list[dict]) -> dict[int, list[OpenTicket]]:
+    """Open tickets near each probe `{idx, category, lon, lat, dist}`, in one statement for the batch."""
+    out: dict[int, list[OpenTicket]] = {}
+    if not probes:
+        return out
+    for row in conn.execute(_CANDIDATES, {"rows": probes}):
+        out.setdefault(row.idx, []).append(OpenTicket(
+            row.id, row.ticket_no, row.category, row.status, row.lon, row.lat, row.version, row.history_head,
+            row.last_at))
+    return out
+
+
+def link_reports(conn: Connection, report_ids: list[int], ticket_ids: list[int]) -> None:
+    """Point each report at its ticket, in one statement for the batch."""
+    if report_ids:
+        conn.execute(_LINK_REPORTS, {"report_ids": report_ids, "ticket_ids": ticket_ids})

@@ -5,17 +5,32 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from dispatch import snapshot
+from dispatch.audit import entry_hash
 from dispatch.intake import open_ticket
 from dispatch.lifecycle import opened
-from dispatch.model import Unit
+from dispatch.merge import Candidate, MergeRule, merge_target
+from dispatch.model import Status, Unit
 from dispatch.numbers import ticket_number
+from dispatch.taxonomy import Taxonomy
 from gis.crs import to_wgs84
 from gis.router import Placement, Router
-from store.loop import LoopContext
-from store.tickets import NewReport, NewTicket, TicketToWrite, allocate_sequence, insert_reports, insert_tickets
+from store.loop import LoopContext, publish_events
+from store.tickets import (
+    NewReport,
+    NewTicket,
+    OpenTicket,
+    TicketToWrite,
+    allocate_sequence,
+    insert_reports,
+    insert_tickets,
+    link_reports,
+    merge_candidates,
+)
 from streams.envelope import ReportEnvelope
 
 
@@ -86,12 +101,20 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext) -> NewTicket:
     )
 
 
-def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetime) -> NewTicket:
-    """The opening loop state (clocks started at once when auto-dispatched) and its first deadline."""
+def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetime,
+              memo: dict | None = None) -> NewTicket:
+    """The opening loop state (clocks started at once when auto-dispatched) and its first deadline.
+    Tickets opened together share `now`, so their deadlines depend only on category and status: `memo`
+    computes each once per batch (working-time arithmetic is the costly part)."""
     grid = (ticket.area.get("grid") or {}).get("code")
     state = opened(ticket_no, ticket.status, now, category=ticket.category, grid=grid,
                    assignee=ticket.assignee.code if ticket.assignee else None)
-    clocks = loop.clocks(state, now)
+    key = (ticket.category, ticket.status)
+    clocks = memo.get(key) if memo is not None else None
+    if clocks is None:
+        clocks = loop.clocks(state, now)
+        if memo is not None:
+            memo[key] = clocks
     return replace(ticket, loop=snapshot.dump(state), grid_code=grid, deadline=clocks.deadline,
                    deadline_state=str(clocks.light) if clocks.light else None)
 
@@ -120,14 +143,107 @@ def ingest(
             fresh.append(r)
     if not fresh:
         return []
+    prepared = [prepare_ticket(r.envelope, ctx) for r in fresh]
+    plan = plan_merges(conn, fresh, prepared, loop.taxonomy if loop else None)
     day = now.astimezone(ZoneInfo(timezone)).date()
-    first = allocate_sequence(conn, day, len(fresh))
+    opening = [i for i, target in enumerate(plan) if target is None]
+    first = allocate_sequence(conn, day, len(opening)) if opening else 0
+    numbers = {i: ticket_number(ticket_prefix, day, first + n) for n, i in enumerate(opening)}
     batch = []
-    for i, r in enumerate(fresh):
-        ticket_no = ticket_number(ticket_prefix, day, first + i)
-        ticket = prepare_ticket(r.envelope, ctx)
+    memo: dict = {}
+    for i in opening:
+        r, ticket = fresh[i], prepared[i]
         if loop is not None:
-            ticket = with_loop(ticket_no, ticket, loop, now)
-        batch.append(TicketToWrite(ticket_no, ticket, (new_ids[(r.envelope.channel, r.envelope.report_id)],)))
-    insert_tickets(conn, batch, now, events_topic)
+            ticket = with_loop(numbers[i], ticket, loop, now, memo)
+        batch.append(TicketToWrite(numbers[i], ticket, (new_ids[(r.envelope.channel, r.envelope.report_id)],)))
+    ids = insert_tickets(conn, batch, now, events_topic)
+    merged = [(i, target) for i, target in enumerate(plan) if target is not None]
+    if merged:
+        write_merges(conn, merged, fresh, new_ids, numbers, ids, now, events_topic)
     return [w.ticket_no for w in batch]
+
+
+@dataclass(frozen=True)
+class MergeInto:
+    """Where a report goes instead of a new ticket: an open ticket in the database, or one this batch opens."""
+
+    distance_m: float
+    reason: str
+    existing: OpenTicket | None = None
+    batch_index: int | None = None
+
+
+def plan_merges(conn: Connection, fresh: list[Received], prepared: list[NewTicket],
+                taxonomy: Taxonomy | None) -> list[MergeInto | None]:
+    """For each fresh report, the ticket it merges into (None: it opens one). Reports of one batch merge into
+    each other too, in order: the first about a burst pipe opens the ticket, the next ones attach."""
+    rules = [MergeRule.of(taxonomy.get(t.category) if taxonomy else None) for t in prepared]
+    probes = [{"idx": i, "category": t.category, "lon": t.lon, "lat": t.lat, "dist": rules[i].distance_m}
+              for i, t in enumerate(prepared) if t.category and t.lon is not None]
+    near = merge_candidates(conn, probes)
+    plan: list[MergeInto | None] = []
+    opened_here: list[tuple[int, Candidate]] = []
+    for i, (r, t) in enumerate(zip(fresh, prepared, strict=True)):
+        existing = {c.ticket_no: c for c in near.get(i, [])}
+        candidates = [Candidate(c.ticket_no, c.category, Status(c.status), c.lon, c.lat,
+                                c.last_reported_at or r.envelope.reported_at) for c in existing.values()]
+        candidates += [c for _, c in opened_here]
+        decision = merge_target(t.category, t.lon, t.lat, r.envelope.reported_at, candidates, rules[i])
+        if decision.ticket_no is None:
+            plan.append(None)
+            if t.category and t.lon is not None:
+                opened_here.append((i, Candidate(f"batch:{i}", t.category, t.status, t.lon, t.lat,
+                                                 r.envelope.reported_at)))
+        elif decision.ticket_no in existing:
+            plan.append(MergeInto(decision.distance_m or 0.0, decision.reason, existing=existing[decision.ticket_no]))
+        else:
+            plan.append(MergeInto(decision.distance_m or 0.0, decision.reason,
+                                  batch_index=int(decision.ticket_no.removeprefix("batch:"))))
+    return plan
+
+
+def write_merges(conn: Connection, merged: list[tuple[int, MergeInto]], fresh: list[Received],
+                 new_ids: dict, numbers: dict[int, str], ids: dict[str, int], now: datetime, events_topic: str) -> None:
+    """Attach merged reports: report links, the report count, one history entry per report (hash-chained)
+    and one `merged` event per ticket at a new version, so consoles update. Set-based like new tickets."""
+    by_ticket: dict[int, list[tuple[int, MergeInto]]] = {}
+    for i, into in merged:
+        tid = into.existing.id if into.existing is not None else ids[numbers[into.batch_index]]
+        by_ticket.setdefault(tid, []).append((i, into))
+    current = {row.id: row for row in conn.execute(  # existing tickets are locked (FOR UPDATE) since the plan
+        text("SELECT id, ticket_no, status, history_head FROM tickets WHERE id = ANY(:ids)"),
+        {"ids": list(by_ticket)})}
+    history, links, counts = [], [], []
+    for tid, items in by_ticket.items():
+        row = current[tid]
+        head = row.history_head
+        for i, into in items:
+            e = fresh[i].envelope
+            links.append((new_ids[(e.channel, e.report_id)], tid))
+            data = {"channel": e.channel, "report_id": e.report_id, "distance_m": round(into.distance_m, 1)}
+            digest = entry_hash(head, row.ticket_no, now, "system", "system", "system", "merge", row.status,
+                                row.status, into.reason, data)
+            history.append({"seq": len(history), "ticket_id": tid, "at": now.isoformat(), "actor": "system",
+                            "role": "system", "party": "system", "action": "merge", "from_status": row.status,
+                            "to_status": row.status, "note": into.reason, "data": data, "prev_hash": head,
+                            "hash": digest})
+            head = digest
+        counts.append({"id": tid, "n": len(items), "head": head})
+    conn.execute(_MERGE_HISTORY, {"rows": history})
+    link_reports(conn, [r for r, _ in links], [t for _, t in links])
+    conn.execute(_MERGE_TICKETS, {"rows": counts, "now": now})
+    publish_events(conn, list(by_ticket), "merged", now, "system", events_topic)
+
+
+_MERGE_HISTORY = text(
+    "INSERT INTO ticket_history (ticket_id, at, actor, role, party, action, from_status, to_status, note, data, "
+    "prev_hash, hash) SELECT h.ticket_id, h.at, h.actor, h.role, h.party, h.action, h.from_status, h.to_status, "
+    "h.note, h.data, h.prev_hash, h.hash FROM jsonb_to_recordset(:rows) AS h(seq int, ticket_id bigint, "
+    "at timestamptz, actor text, role text, party text, action text, from_status text, to_status text, note text, "
+    "data jsonb, prev_hash text, hash text) ORDER BY h.seq"
+).bindparams(bindparam("rows", type_=JSONB))
+
+_MERGE_TICKETS = text(
+    "UPDATE tickets SET report_count = report_count + m.n, version = version + 1, history_head = m.head, "
+    "updated_at = :now FROM jsonb_to_recordset(:rows) AS m(id bigint, n int, head text) WHERE tickets.id = m.id"
+).bindparams(bindparam("rows", type_=JSONB))

@@ -142,7 +142,6 @@ class Worker:
                     valid.append(Received(envelope, m.topic, m.partition, m.offset))
                 except EnvelopeError as exc:
                     letters.append(dead_letter(self.topics, m, exc.reason))
-        self.stats.messages += len(valid) + len(letters)
         self.breaker.record(len(valid), len(letters))
         if letters:
             send_confirmed(self.producer, letters)
@@ -157,6 +156,7 @@ class Worker:
                     loop=self.loop(conn) if self.loop else None,
                 )
             self.stats.tickets += len(created)
+        self.stats.messages += len(valid) + len(letters)  # counted once their results are committed
 
     def escalate_if_due(self) -> None:
         """The deadline pass, once a minute; the advisory lock lets one of several workers run it."""

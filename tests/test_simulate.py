@@ -61,7 +61,7 @@ def test_seeded_runs_repeat(districts):
 
 
 @pytest.mark.integration
-def test_simulated_traffic_makes_one_ticket_per_valid_report_and_dead_letters_the_rest(settings, worker, engine):
+def test_simulated_traffic_places_every_valid_report_once_and_dead_letters_the_rest(settings, worker, engine):
     env = dict(os.environ, YUNGUAN_DATABASE_URL=settings.database_url, YUNGUAN_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
                YUNGUAN_TOPIC_PREFIX=settings.topic_prefix)
     run = subprocess.run([sys.executable, "-m", "yunguan.cli", "simulate", "--rate", "400", "--duration", "2",
@@ -77,7 +77,10 @@ def test_simulated_traffic_makes_one_ticket_per_valid_report_and_dead_letters_th
 
     total = sum(counts.values())
     wait_for(lambda: worker.stats.messages == total, 60, what=f"the worker to consume all {total} messages")
-    assert tickets() == counts["valid"]
     assert worker.stats.dead_letters == counts["malformed"]
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM reports")).scalar_one() == counts["valid"]
+        assert conn.execute(text("SELECT count(*) FROM reports WHERE ticket_id IS NOT NULL")).scalar_one() == \
+            counts["valid"]
+        merged = conn.execute(text("SELECT count(*) FROM ticket_history WHERE action = 'merge'")).scalar_one()
+    # Hot spots make some reports duplicates of open cases: they attach instead of opening tickets.
+    assert tickets() + merged == counts["valid"]

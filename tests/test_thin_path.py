@@ -85,7 +85,7 @@ def test_redelivered_report_makes_one_ticket(settings, deps, worker, engine):
     }
     for _ in range(3):
         producer.send(deps.topics.report("grid"), key=b"dup-1", value=json.dumps(envelope).encode()).get(10)
-    marker = dict(envelope, report_id="after-dups")
+    marker = dict(envelope, report_id="after-dups", category="020503")  # another category: not merged
     producer.send(deps.topics.report("grid"), key=b"after-dups", value=json.dumps(marker).encode()).get(10)
     producer.close()
 

@@ -49,8 +49,10 @@ def _publish(settings, topics, envelopes: list[dict]) -> None:
 
 
 def _envelope(i: int, channel: str = "grid") -> dict:
+    # ~80 m apart: farther than the category's merge distance, so every report is a case of its own.
+    point = {"lon": 125.40 + (i % 50) * 0.001, "lat": 43.70 + (i // 50) * 0.001, "crs": "wgs84"}
     return {"schema": "report/1", "report_id": f"k-{i:05d}", "channel": channel,
-            "reported_at": "2026-11-22T09:00:00+08:00", "category": "020102", "location": POINT}
+            "reported_at": "2026-11-22T09:00:00+08:00", "category": "020102", "location": point}
 
 
 def _count(engine, sql: str) -> int:

@@ -27,10 +27,8 @@ def upgrade() -> None:
     op.create_check_constraint("tickets_priority", "tickets", "priority IN ('normal', 'urgent')")
     op.create_index("ix_tickets_assist_codes", "tickets", ["assist_codes"], postgresql_using="gin")
     op.create_index("ix_tickets_grid_code", "tickets", ["grid_code"])
-    # The deadline pass and merge look only at open tickets.
+    # The deadline pass looks only at open tickets (merge candidates come from the GiST index on location).
     op.create_index("ix_tickets_open_deadline", "tickets", ["deadline"],
-                    postgresql_where=sa.text("status NOT IN ('closed', 'rejected')"))
-    op.create_index("ix_tickets_open_category", "tickets", ["category", "created_at"],
                     postgresql_where=sa.text("status NOT IN ('closed', 'rejected')"))
 
     op.add_column("ticket_history", sa.Column("party", sa.String(16)))
@@ -53,7 +51,6 @@ def downgrade() -> None:
         op.drop_column("categories", column)
     for column in ("hash", "prev_hash", "data", "party"):
         op.drop_column("ticket_history", column)
-    op.drop_index("ix_tickets_open_category", "tickets")
     op.drop_index("ix_tickets_open_deadline", "tickets")
     op.drop_index("ix_tickets_grid_code", "tickets")
     op.drop_index("ix_tickets_assist_codes", "tickets")
