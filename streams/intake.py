@@ -10,16 +10,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from dispatch import snapshot
+from dispatch.actors import Actor
 from dispatch.audit import entry_hash
 from dispatch.intake import open_ticket
-from dispatch.lifecycle import opened
+from dispatch.lifecycle import Command, apply, opened
 from dispatch.merge import Candidate, MergeRule, merge_target
 from dispatch.model import Status, Unit
 from dispatch.numbers import ticket_number
 from dispatch.taxonomy import Taxonomy
 from gis.crs import to_wgs84
 from gis.router import Placement, Router
-from store.loop import LoopContext, publish_events
+from store.loop import LoopContext, publish_events, save
+from store.loop import load as load_ticket
 from store.tickets import (
     NewReport,
     NewTicket,
@@ -31,7 +33,7 @@ from store.tickets import (
     link_reports,
     merge_candidates,
 )
-from streams.envelope import ReportEnvelope
+from streams.envelope import ReportEnvelope, validate_envelope
 
 
 @dataclass(frozen=True)
@@ -247,3 +249,33 @@ _MERGE_TICKETS = text(
     "UPDATE tickets SET report_count = report_count + m.n, version = version + 1, history_head = m.head, "
     "updated_at = :now FROM jsonb_to_recordset(:rows) AS m(id bigint, n int, head text) WHERE tickets.id = m.id"
 ).bindparams(bindparam("rows", type_=JSONB))
+
+
+class SplitRefused(ValueError):
+    """The report named for a split is not one of this ticket's, or is its only report."""
+
+
+def split_out(conn: Connection, ticket_no: str, report: tuple[str, str], command: Command, actor: Actor,
+              ctx: RoutingContext, loop: LoopContext, *, now: datetime, timezone: str, ticket_prefix: str) -> str:
+    """拆分: an operator takes a wrongly merged report out of a ticket into a ticket of its own, routed and
+    opened as if it had just arrived. Both tickets get a history entry and an event; returns the new number."""
+    loaded = load_ticket(conn, ticket_no)
+    if loaded is None:
+        raise LookupError(ticket_no)
+    rows = conn.execute(text("SELECT id, channel, report_id, envelope FROM reports WHERE ticket_id = :t ORDER BY id"),
+                        {"t": loaded.id}).all()
+    chosen = next((r for r in rows if (r.channel, r.report_id) == report), None)
+    if chosen is None:
+        raise SplitRefused(f"report {report[0]}/{report[1]} is not merged into ticket {ticket_no}")
+    if len(rows) < 2:
+        raise SplitRefused(f"report {report[0]}/{report[1]} is the ticket's only report; nothing to split")
+    outcome = apply(loaded.state, command, actor, now)
+    conn.execute(text("UPDATE tickets SET report_count = report_count - 1 WHERE id = :t"), {"t": loaded.id})
+    outcome = replace(outcome, record=replace(outcome.record, data={
+        **dict(outcome.record.data), "channel": chosen.channel, "report_id": chosen.report_id}))
+    save(conn, loaded, outcome, loop, now)
+    day = now.astimezone(ZoneInfo(timezone)).date()
+    new_no = ticket_number(ticket_prefix, day, allocate_sequence(conn, day, 1))
+    ticket = with_loop(new_no, prepare_ticket(validate_envelope(chosen.envelope), ctx), loop, now)
+    insert_tickets(conn, [TicketToWrite(new_no, ticket, (chosen.id,))], now, loop.events_topic)
+    return new_no

@@ -58,3 +58,43 @@ def test_reports_of_one_case_from_three_channels_become_one_ticket(settings, dep
                            "WHERE t.ticket_no = :n AND h.action = 'merge' ORDER BY h.id", n=pipe.ticket_no)
     assert sorted(m.data["report_id"] for m in merges) == ["p-1", "s-1"]
     assert all(m.data["distance_m"] < 100 for m in merges)
+
+
+def test_an_operator_splits_a_wrongly_merged_report_out(server, settings, deps, worker, engine, make_user):
+    import requests
+
+    base, _ = server
+    make_user("duty", "operator", supervisor=True)
+    make_user("nanguan", "department", unit="220102-CMD")
+    _send(settings, deps, [{"report_id": "a-1", "channel": "grid", "category": "020402",
+                            "location": {"lon": PIPE[0], "lat": PIPE[1], "crs": "wgs84"}}])
+    wait_for(lambda: _rows(engine, "SELECT 1 FROM reports WHERE ticket_id IS NOT NULL"), what="the first ticket")
+    _send(settings, deps, [{"report_id": "b-1", "channel": "public", "category": "020402",
+                            "location": {"lon": PIPE[0] + 0.0003, "lat": PIPE[1], "crs": "wgs84"}}])
+    wait_for(lambda: len(_rows(engine, "SELECT 1 FROM reports WHERE ticket_id IS NOT NULL")) == 2, what="the merge")
+    (no,) = _rows(engine, "SELECT ticket_no FROM tickets")[0]
+
+    def login(name):
+        token = requests.post(f"{base}/api/v1/auth/token", json={"username": name, "password": "secret-pass-1"},
+                              timeout=10).json()["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    duty, dept = login("duty"), login("nanguan")
+    version = requests.get(f"{base}/api/v1/tickets/{no}", headers=duty, timeout=10).json()["version"]
+    url = f"{base}/api/v1/tickets/{no}/actions"
+    r = requests.post(url, headers=dept, timeout=10,
+                      json={"action": "split", "version": version, "note": "x", "report": "public/b-1"})
+    assert r.status_code == 403, r.text
+    r = requests.post(url, headers=duty, timeout=10, json={"action": "split", "version": version, "note": "不同的管道"})
+    assert r.status_code == 422 and "report" in r.json()["error"]["fields"]
+    r = requests.post(url, headers=duty, timeout=10,
+                      json={"action": "split", "version": version, "note": "x", "report": "public/nope"})
+    assert r.status_code == 422 and "report" in r.json()["error"]["fields"]
+    r = requests.post(url, headers=duty, timeout=10,
+                      json={"action": "split", "version": version, "note": "是另一处漏水", "report": "public/b-1"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["report_count"] == 1 and [x["report_id"] for x in body["reports"]] == ["a-1"]
+    assert body["history"][-1]["action"] == "split" and body["history"][-1]["data"]["report_id"] == "b-1"
+    new = requests.get(f"{base}/api/v1/tickets/{body['split_into']}", headers=duty, timeout=10).json()
+    assert [x["report_id"] for x in new["reports"]] == ["b-1"] and new["status"] == "dispatched"

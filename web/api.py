@@ -17,7 +17,7 @@ from store import intake_log, loop, queries
 from store.queries import TicketScope
 from store.users import User, authenticate
 from streams.envelope import EnvelopeError, validate_envelope
-from streams.intake import decide_route
+from streams.intake import SplitRefused, decide_route, split_out
 from streams.producer import BrokerUnavailable, encode, send_confirmed
 from streams.topics import broker_address, port_answers
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
@@ -188,7 +188,7 @@ def get_ticket(ticket_no: str):
     return jsonify(ticket)
 
 
-ACTION_FIELDS = {"action", "version", "note", "to_unit", "category", "minutes", "park", "level"}
+ACTION_FIELDS = {"action", "version", "note", "to_unit", "category", "minutes", "park", "level", "report"}
 
 
 def actor_of(user: User) -> Actor:
@@ -240,15 +240,36 @@ def ticket_action(ticket_no: str):
                 {"c": command.category}).first() is None:
             raise ApiError(422, "invalid_body", f"no 小类 {command.category}", {"category": "no such 小类 code"})
     user = current_user()
-    state = loop.act(deps.engine, ticket_no, command, actor_of(user), deps.clock(), deps.loop()())
-    if state is None:
+    extra = {}
+    if command.action == "split":
+        extra["split_into"] = _split(deps, ticket_no, command, user)
+    elif loop.act(deps.engine, ticket_no, command, actor_of(user), deps.clock(), deps.loop()()) is None:
         raise ApiError(404, "not_found", f"no ticket {ticket_no}")
     with deps.engine.connect() as conn:
         ticket = queries.get_ticket(conn, ticket_no, scope_of(user))
         if ticket is None:  # e.g. a department that just returned it: the change is done, the view is gone
-            return jsonify({"ticket_no": ticket_no, "status": str(state.status), "version": state.version})
-        ticket["actions"] = loop.actions_for(conn, ticket_no, actor_of(user))
-    return jsonify(ticket)
+            ticket = queries.public_ticket(conn, ticket_no)
+        else:
+            ticket["actions"] = loop.actions_for(conn, ticket_no, actor_of(user))
+    return jsonify({**ticket, **extra})
+
+
+def _split(deps, ticket_no: str, command: Command, user: User) -> str:
+    """拆分 needs the report to take out: `report` is "channel/report_id" of one of the ticket's reports."""
+    raw = _json_body().get("report")
+    if not isinstance(raw, str) or raw.count("/") < 1:
+        raise ApiError(422, "invalid_body", "split needs the report to take out", {"report": 'required: "channel/report_id"'})
+    channel, report_id = raw.split("/", 1)
+    settings = deps.settings
+    try:
+        with deps.engine.begin() as conn:
+            return split_out(conn, ticket_no, (channel, report_id), command, actor_of(user),
+                             current_app.extensions["yunguan_routing"](), deps.loop()(conn), now=deps.clock(),
+                             timezone=settings.timezone, ticket_prefix=settings.ticket_prefix)
+    except LookupError:
+        raise ApiError(404, "not_found", f"no ticket {ticket_no}") from None
+    except SplitRefused as exc:
+        raise ApiError(422, "invalid_body", str(exc), {"report": str(exc)}) from None
 
 
 @bp.get("/route")
