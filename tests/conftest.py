@@ -199,3 +199,23 @@ def page_for(browser, server, tmp_path):
     yield _open
     for context in opened:
         context.close()
+
+
+@pytest.fixture
+def grid_cell(engine):
+    """A grid cell (网格) covering the Nanguan test point: the demo's own if it has grid cells, else a small
+    square added for this test and removed after it. Returns its code."""
+    point = "ST_SetSRID(ST_MakePoint(125.4388, 43.7126), 4326)"
+    with engine.begin() as conn:
+        code = conn.execute(text(f"SELECT code FROM areas WHERE level = 'grid' AND ST_Covers(geom, {point})")).scalar()
+        created = code is None
+        if created:
+            code = "220102999999999"
+            conn.execute(text(
+                "INSERT INTO areas (code, name, level, parent_code, geom) VALUES (:c, '测试网格（合成）', 'grid', NULL, "
+                "ST_Multi(ST_MakeEnvelope(125.4370, 43.7110, 125.4410, 43.7140, 4326)))"), {"c": code})
+    yield code
+    if created:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM users WHERE grid_code = :c"), {"c": code})
+            conn.execute(text("DELETE FROM areas WHERE code = :c"), {"c": code})

@@ -106,3 +106,68 @@ def test_resident_reports_with_geolocation_and_tracks_it(browser, server, worker
         assert problems == []
     finally:
         context.close()
+
+
+def test_department_acknowledges_and_handles_on_its_workbench(page_for, server, worker, make_user):
+    base, _ = server
+    make_user("nanguan", "department", unit="220102-CMD")
+    page = page_for("nanguan", path="/unit")
+    ticket_no = _ticket_no(base, _report(base, description="人行道垃圾堆放"))
+    _visible(page, ticket_no).wait_for(timeout=20000)  # arrives live in the queue
+    _visible(page, ticket_no).click()
+    page.locator("form[data-action=acknowledge] button").click()
+    expect(page.locator(".detail-head .badge")).to_contain_text("已签收", timeout=10000)
+    page.locator("form[data-action=handle] textarea").fill("已清理完毕，地面见本色")
+    page.locator("form[data-action=handle] button").click()
+    expect(page.locator(".detail-head .badge")).to_contain_text("已处置", timeout=10000)
+    expect(page.locator(".timeline")).to_contain_text("已清理完毕")
+    assert page.problems == []
+
+
+def test_grid_worker_reports_with_faked_geolocation_and_verifies(browser, server, worker, make_user, grid_cell):
+    base, app = server
+    make_user("gw01", "grid", grid=grid_cell)
+    make_user("nanguan", "department", unit="220102-CMD")
+    routing = app.extensions["yunguan_routing"]
+    routing.reload()  # the grid cell may be new: do not wait for the periodic check
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                  geolocation={"longitude": NANGUAN["lon"], "latitude": NANGUAN["lat"]},
+                                  permissions=["geolocation"])
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        page.goto(f"{base}/login?next=/grid")
+        page.fill("input[name=username]", "gw01")
+        page.fill("input[name=password]", "secret-pass-1")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/grid")
+        page.fill("#cat-search", "暴露垃圾")
+        expect(page.locator("#category option[value='020102']")).to_be_attached()
+        page.select_option("#category", "020102")
+        page.fill("#description", "绿地内暴露垃圾")
+        page.click("#locate")
+        expect(page.locator("#located")).to_contain_text("43.71")
+        page.click("#submit")
+        expect(page.locator("#sent")).to_contain_text("G", timeout=10000)
+        report_id = page.locator("#sent").text_content().split(":")[-1].strip()
+        ticket_no = _ticket_no(base, report_id, channel="grid")
+
+        # The department handles it over the API; the grid worker verifies it on site from the phone.
+        token = requests.post(f"{base}/api/v1/auth/token", json={"username": "nanguan", "password": "secret-pass-1"},
+                              timeout=10).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        for action, note in (("acknowledge", None), ("handle", "已清运")):
+            version = requests.get(f"{base}/api/v1/tickets/{ticket_no}", headers=headers, timeout=10).json()["version"]
+            r = requests.post(f"{base}/api/v1/tickets/{ticket_no}/actions", headers=headers, timeout=10,
+                              json={"action": action, "version": version, **({"note": note} if note else {})})
+            assert r.status_code == 200, r.text
+        page.click("button[data-tab=tasks]")
+        task = page.locator(f"li.task[data-ticket='{ticket_no}']")
+        task.locator("form[data-action=verify] button").click(timeout=15000)
+        expect(page.locator(f"li.task[data-ticket='{ticket_no}']")).to_have_count(0, timeout=10000)
+        assert requests.get(f"{base}/api/v1/tickets/{ticket_no}", headers=headers, timeout=10).json()["status"] \
+            == "verified"
+        assert problems == []
+    finally:
+        context.close()

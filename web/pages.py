@@ -50,6 +50,35 @@ def console():
     return render_template("console.html", user=user, token=token)
 
 
+def _page_for(role: str, template: str, path: str, **extra):
+    user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next=path))
+    if user.role != role:
+        return render_template("forbidden.html", user=user), 403
+    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
+    return render_template(template, user=user, token=token, **extra)
+
+
+@bp.get("/unit")
+def unit():
+    """A department's workbench: its queue by deadline; acknowledge, handle, return, extension, parts."""
+    user = current_user()
+    name = None
+    if user is not None and user.unit_code:
+        from sqlalchemy import text
+
+        with current_app.extensions["yunguan"].engine.connect() as conn:
+            name = conn.execute(text("SELECT name FROM units WHERE code = :c"), {"c": user.unit_code}).scalar()
+    return _page_for("department", "unit.html", "/unit", unit_name=name or "")
+
+
+@bp.get("/grid")
+def grid():
+    """The grid worker's phone page: report with geolocation and photos; verification tasks in the cell."""
+    return _page_for("grid", "grid.html", "/grid")
+
+
 @bp.get("/report")
 def report():
     """Residents' form: no account; the API rate-limits it per client."""

@@ -1,0 +1,111 @@
+// Shared by the department workbench and the grid worker's page: API calls with the page's bearer token,
+// DOM helpers (text only, never HTML from data), labels, and the ticket detail with its action forms.
+(function () {
+  "use strict";
+  const token = document.querySelector('meta[name="yunguan-token"]').content;
+  const STATUS = {
+    pending: "待处理 Pending", registered: "已立案 Registered", dispatched: "已派遣 Dispatched",
+    acknowledged: "已签收 Acknowledged", handled: "已处置 Handled", verified: "已核查 Verified", closed: "已结案 Closed",
+    returned: "已退回 Returned", rejected: "不予立案 Rejected", suspended: "延期/挂账 Suspended", reopened: "返工 Rework",
+  };
+  const ACTIONS = {
+    acknowledge: { label: "签收 Acknowledge" },
+    handle: { label: "处置反馈 Report handled", note: "处置情况 What was done", noteRequired: true },
+    "return": { label: "退回 Return", note: "退回理由 Reason", noteRequired: true, danger: true },
+    request_extension: { label: "申请延期 Request extension", note: "理由 Reason", noteRequired: true, minutes: true },
+    verify: { label: "核查通过 Verified", note: "核查情况 Finding" },
+    fail_verify: { label: "核查不通过 Failed", note: "问题 What is still wrong", noteRequired: true, danger: true },
+    resume: { label: "恢复办理 Resume", note: "说明 Note" },
+    comment: { label: "备注 Comment", note: "备注 Note", noteRequired: true },
+  };
+
+  function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  function api(path, options) {
+    options = options || {};
+    const headers = Object.assign({ Authorization: "Bearer " + token }, options.headers || {});
+    if (options.json !== undefined) { headers["Content-Type"] = "application/json"; options.body = JSON.stringify(options.json); }
+    return fetch(path, { method: options.method || "GET", headers: headers, body: options.body }).then(function (r) {
+      return r.json().catch(() => ({})).then((data) => ({ status: r.status, data: data }));
+    });
+  }
+
+  function when(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "—"; }
+
+  function errorText(res) {
+    const e = (res.data && res.data.error) || {};
+    const parts = [e.message || ("HTTP " + res.status)];
+    Object.keys(e.fields || {}).forEach((k) => parts.push(k + ": " + e.fields[k]));
+    if (e.allowed && e.allowed.length) parts.push("可执行 allowed: " + e.allowed.join(", "));
+    if (res.status === 409) parts.unshift("工单已被他人更新，已刷新 / Changed meanwhile, reloaded.");
+    return parts.join(" · ");
+  }
+
+  // The detail of one ticket with a form per allowed action; `done` is called after a successful action.
+  function renderDetail(root, t, done, categories) {
+    root.textContent = "";
+    const head = el("div", null, "detail-head");
+    head.appendChild(el("h2", t.ticket_no, "mono"));
+    head.appendChild(el("span", STATUS[t.status] || t.status, "badge s-" + t.status));
+    if (t.deadline_state) head.appendChild(el("span", { green: "正常 On time", yellow: "预警 Warning", red: "超期 Overdue" }[t.deadline_state], "light " + t.deadline_state));
+    root.appendChild(head);
+    const facts = el("dl", null, "facts");
+    const cat = (categories && categories[t.category]) || t.category || "未分类 unclassified";
+    [["类别 Category", cat], ["地址 Address", t.address || "—"], ["期限 Deadline", when(t.deadline)],
+     ["督办级别 Escalation", t.escalation_level || 0], ["合并上报 Reports", t.report_count || 1],
+     ["协办 Assisting", (t.assists || []).join(", ") || "—"]].forEach(function (kv) {
+      facts.appendChild(el("dt", kv[0])); facts.appendChild(el("dd", kv[1]));
+    });
+    root.appendChild(facts);
+    root.appendChild(el("p", t.description || "", "description"));
+    const photos = el("div", null, "photos");
+    (t.reports || []).forEach(function (r) {
+      (r.attachments || []).forEach(function (a) {
+        if (!/^\/media\/[0-9a-f]{64}$/.test(a.url || "")) return;
+        const img = el("img"); img.src = a.url; img.alt = "现场照片 photo"; photos.appendChild(img);
+      });
+    });
+    root.appendChild(photos);
+    const forms = el("div", null, "actions");
+    (t.actions || []).filter((a) => ACTIONS[a]).forEach(function (action) {
+      const spec = ACTIONS[action];
+      const form = el("form", null, "action-form" + (spec.danger ? " danger" : ""));
+      form.dataset.action = action;
+      let note = null, minutes = null;
+      if (spec.note) { note = el("textarea"); note.rows = 2; note.maxLength = 2000; note.placeholder = spec.note; note.name = "note"; form.appendChild(note); }
+      if (spec.minutes) { minutes = el("input"); minutes.type = "number"; minutes.min = "30"; minutes.step = "30"; minutes.value = "240"; minutes.name = "minutes"; minutes.title = "分钟 minutes"; form.appendChild(minutes); }
+      const button = el("button", spec.label); button.type = "submit"; form.appendChild(button);
+      const msg = el("p", null, "error"); msg.hidden = true; form.appendChild(msg);
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        const body = { action: action, version: t.version };
+        if (note) { if (spec.noteRequired && !note.value.trim()) { msg.textContent = "请填写 " + spec.note; msg.hidden = false; return; } if (note.value.trim()) body.note = note.value.trim(); }
+        if (minutes) body.minutes = Number(minutes.value);
+        button.disabled = true;
+        api("/api/v1/tickets/" + encodeURIComponent(t.ticket_no) + "/actions", { method: "POST", json: body }).then(function (res) {
+          button.disabled = false;
+          if (res.status === 200) { done(res.data); return; }
+          msg.textContent = errorText(res); msg.hidden = false;
+          if (res.status === 409) done(null);
+        });
+      });
+      forms.appendChild(form);
+    });
+    root.appendChild(forms);
+    const hist = el("ol", null, "timeline");
+    (t.history || []).forEach(function (h) {
+      const li = el("li");
+      li.appendChild(el("time", when(h.at)));
+      li.appendChild(document.createTextNode(" " + h.action + " · " + h.actor + (h.note ? " — " + h.note : "")));
+      hist.appendChild(li);
+    });
+    root.appendChild(hist);
+  }
+
+  window.Yunguan = { api: api, el: el, when: when, STATUS: STATUS, renderDetail: renderDetail, token: token };
+})();
