@@ -284,3 +284,26 @@ class LoopContextCache:
                     self._ctx = load_context(own, self.working, self.events_topic)
             self._loaded_at = time.monotonic()
         return self._ctx
+
+
+def evaluation(conn: Connection, ctx: LoopContext, since: datetime, until: datetime, now: datetime) -> list[dict]:
+    """考核: the department table for tickets created in [since, until), as of `now`, ranked."""
+    from dispatch.deadlines import rule_for
+    from dispatch.evaluation import evaluate, ticket_facts
+
+    rows = conn.execute(text(_LOAD + "WHERE created_at >= :since AND created_at < :until AND loop IS NOT NULL"),
+                        {"since": since, "until": until}).all()
+    facts = []
+    for row in rows:
+        state = _state(row)
+        limits = ctx.limits(state)
+        if limits is not None:
+            facts.append(ticket_facts(state, limits, rule_for(limits, ctx.working), now))
+    names = dict(conn.execute(text("SELECT code, name FROM units")).all())
+    out = []
+    for s in evaluate(facts):
+        d = dataclasses.asdict(s)
+        d["dispute_hours"] = round(d.pop("dispute").total_seconds() / 3600, 2)
+        d["name"] = names.get(s.unit)
+        out.append(d)
+    return out

@@ -54,10 +54,11 @@ def people(server, make_user):
     return {name: Client(base, name) for name in ("duty", "clerk", "nanguan", "chaoyang")}
 
 
-def _new_ticket(base: str, category: str = "020102") -> str:
+def _new_ticket(base: str, category: str = "020102", east_m: float = 0.0) -> str:
     report_id = f"loop-{uuid.uuid4().hex[:10]}"
+    location = dict(NANGUAN, lon=NANGUAN["lon"] + east_m / 80_000)  # ~80 km per degree of longitude here
     r = requests.post(f"{base}/api/v1/reports", timeout=10, json={
-        "report_id": report_id, "category": category, "description": "路边垃圾堆放", "location": NANGUAN})
+        "report_id": report_id, "category": category, "description": "路边垃圾堆放", "location": location})
     assert r.status_code == 202, r.text
     return wait_for(lambda: requests.get(f"{base}/api/v1/reports/public/{report_id}", timeout=5).json()
                     .get("ticket_no"), what="the ticket")
@@ -168,3 +169,21 @@ def test_escalation_with_now_and_the_audit_chain(server, worker, people, setting
                           "ticket_history h JOIN tickets t ON t.id = h.ticket_id WHERE t.ticket_no = :n)"), {"n": no})
     bad = cli("audit", "verify")
     assert bad.returncode == 1 and no in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_evaluation_ranks_units_by_their_record(server, worker, people):
+    base, _ = server
+    tickets = [_new_ticket(base, east_m=200 * i) for i in range(2)]  # apart: two cases, not one merged
+    for no in tickets:
+        people["nanguan"].ok(no, "acknowledge")
+        people["nanguan"].ok(no, "handle", note="已处置")
+    people["clerk"].ok(tickets[0], "verify")
+    people["clerk"].ok(tickets[1], "fail_verify", note="仍有垃圾")
+    r = requests.get(f"{base}/api/v1/evaluation", headers=people["duty"].headers, timeout=10)
+    assert r.status_code == 200, r.text
+    row = next(u for u in r.json()["units"] if u["unit"] == NANGUAN_UNIT)
+    assert row["dispatched"] == 2 and row["handled"] == 2 and row["reworked"] == 1
+    assert row["rework_rate"] == 0.5 and row["on_time_rate"] == 1.0 and row["name"] == "南关区城市运行管理服务中心"
+    assert requests.get(f"{base}/api/v1/evaluation", headers=people["nanguan"].headers, timeout=10).status_code == 403
+    bad = requests.get(f"{base}/api/v1/evaluation?since=yesterday", headers=people["duty"].headers, timeout=10)
+    assert bad.status_code == 400 and "since" in bad.json()["error"]["fields"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
@@ -270,6 +270,27 @@ def _split(deps, ticket_no: str, command: Command, user: User) -> str:
         raise ApiError(404, "not_found", f"no ticket {ticket_no}") from None
     except SplitRefused as exc:
         raise ApiError(422, "invalid_body", str(exc), {"report": str(exc)}) from None
+
+
+@bp.get("/evaluation")
+@require_roles("admin", "operator")
+def evaluation():
+    """考核 table: 按期处置率, 结案率, 返工率, 及时签收率 and rank per unit for tickets created in the period
+    (default: the last 30 days)."""
+    deps = _deps()
+    now = deps.clock()
+    bounds = {}
+    for name, default in (("since", now - timedelta(days=30)), ("until", now)):
+        raw = request.args.get(name)
+        try:
+            bounds[name] = datetime.fromisoformat(raw) if raw else default
+        except ValueError:
+            raise ApiError(400, "invalid_query", f"{name} must be RFC 3339", {name: "must be RFC 3339"}) from None
+        if bounds[name].tzinfo is None:
+            raise ApiError(400, "invalid_query", f"{name} needs an offset", {name: "must include a UTC offset"})
+    with deps.engine.connect() as conn:
+        table = loop.evaluation(conn, deps.loop()(conn), bounds["since"], bounds["until"], now)
+    return jsonify({"since": bounds["since"].isoformat(), "until": bounds["until"].isoformat(), "units": table})
 
 
 @bp.get("/route")
