@@ -23,9 +23,10 @@ class User:
     grid_code: str | None
     supervisor: bool
     active: bool
+    token_epoch: int = 0
 
 
-_COLUMNS = "id, username, role, unit_code, grid_code, supervisor, active"
+_COLUMNS = "id, username, role, unit_code, grid_code, supervisor, active, token_epoch"
 
 
 def add_user(
@@ -53,7 +54,7 @@ def add_user(
     conflict = (
         "ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, "
         "unit_code = EXCLUDED.unit_code, grid_code = EXCLUDED.grid_code, supervisor = EXCLUDED.supervisor, "
-        "active = true" if replace else ""
+        "active = true, token_epoch = users.token_epoch + 1" if replace else ""
     )
     row = conn.execute(
         text(
@@ -79,3 +80,23 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
 def get_user(conn: Connection, user_id: int) -> User | None:
     row = conn.execute(text(f"SELECT {_COLUMNS} FROM users WHERE id = :i"), {"i": user_id}).first()
     return User(*row) if row else None
+
+
+def revoke_tokens(conn: Connection, user_id: int) -> None:
+    """End every token and console socket of this account (logout everywhere)."""
+    conn.execute(text("UPDATE users SET token_epoch = token_epoch + 1 WHERE id = :i"), {"i": user_id})
+
+
+def set_active(conn: Connection, username: str, active: bool) -> User:
+    row = conn.execute(text(
+        f"UPDATE users SET active = :a, token_epoch = token_epoch + 1 WHERE username = :u RETURNING {_COLUMNS}"),
+        {"a": active, "u": username}).first()
+    if row is None:
+        raise UserError(f"no user {username!r}")
+    return User(*row)
+
+
+def sessions_of(conn: Connection, user_ids: list[int]) -> dict[int, User]:
+    """The current accounts behind open sockets, in one query (the sweep's check)."""
+    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM users WHERE id = ANY(:ids)"), {"ids": user_ids}).all()
+    return {row.id: User(*row) for row in rows}

@@ -143,6 +143,7 @@ def server(deps):
     wait_for(bridge.ready.is_set, 20, what="the event bridge to consume tickets.events")
     yield f"http://127.0.0.1:{port}", app
     bridge.stop.set()
+    app.extensions["yunguan_sweep"].stop.set()
     httpd.shutdown()
     thread.join(timeout=10)
 

@@ -71,6 +71,19 @@ def issue_token():
     return jsonify({"token": token, "role": user.role, "unit": user.unit_code, "grid": user.grid_code})
 
 
+@bp.post("/auth/logout")
+def revoke_token():
+    """Ends every token of the caller's account (and its console sockets), e.g. a lost phone."""
+    from store.users import revoke_tokens
+
+    user = current_user()
+    if user is None:
+        raise ApiError(401, "unauthenticated", "a bearer token is required")
+    with _deps().engine.begin() as conn:
+        revoke_tokens(conn, user.id)
+    return jsonify({"status": "revoked"})
+
+
 def _body_sha256(body: dict) -> str:
     canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -58,9 +58,12 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
         return response
 
     socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=[], logger=False, engineio_logger=False)
-    sockets.register(socketio)
+    sweep = sockets.SocketSweep(socketio, deps.engine)
+    sockets.register(socketio, sweep)
+    app.extensions["yunguan_sweep"] = sweep
     bridge = sockets.EventBridge(socketio, deps.settings.kafka_bootstrap, deps.topics.ticket_events)
     app.extensions["yunguan_bridge"] = bridge
     if relay_events:
         bridge.start()
+        sweep.start()
     return app, socketio

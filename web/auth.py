@@ -26,27 +26,29 @@ class Tokens:
         return URLSafeTimedSerializer(self.secret_key, salt="yunguan-api-token")
 
     def issue(self, user: User) -> str:
-        return self._serializer().dumps({"uid": user.id})
+        return self._serializer().dumps({"uid": user.id, "ep": user.token_epoch})
 
-    def user_id(self, token: str) -> int | None:
+    def claims(self, token: str) -> tuple[int, int] | None:
+        """(user id, token epoch) of a valid signature; the epoch must still match the account's."""
         try:
             data = self._serializer().loads(token, max_age=TOKEN_MAX_AGE_S)
         except (BadSignature, SignatureExpired):
             return None
-        uid = data.get("uid") if isinstance(data, dict) else None
-        return uid if isinstance(uid, int) else None
+        if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
+            return None
+        return data["uid"], int(data.get("ep", 0))
 
 
 def user_from_token(token: str | None) -> User | None:
     if not token:
         return None
     deps = current_app.extensions["yunguan"]
-    uid = Tokens(deps.settings.secret_key).user_id(token)
-    if uid is None:
+    claims = Tokens(deps.settings.secret_key).claims(token)
+    if claims is None:
         return None
     with deps.engine.connect() as conn:
-        user = get_user(conn, uid)
-    return user if user and user.active else None
+        user = get_user(conn, claims[0])
+    return user if user and user.active and user.token_epoch == claims[1] else None
 
 
 def current_user() -> User | None:
@@ -63,7 +65,7 @@ def current_user() -> User | None:
         deps = current_app.extensions["yunguan"]
         with deps.engine.connect() as conn:
             user = get_user(conn, int(session["uid"]))
-        if user is None or not user.active:
+        if user is None or not user.active or user.token_epoch != session.get("ep", 0):
             session.clear()
             user = None
     g.user = user

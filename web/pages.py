@@ -28,6 +28,7 @@ def login():
         else:
             session.clear()
             session["uid"] = user.id
+            session["ep"] = user.token_epoch
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.console"))
     return render_template("login.html", error=error), 401 if error else 200
@@ -35,6 +36,13 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Logging out ends this account's page session, tokens and open console sockets everywhere."""
+    user = current_user()
+    if user is not None:
+        from store.users import revoke_tokens
+
+        with current_app.extensions["yunguan"].engine.begin() as conn:
+            revoke_tokens(conn, user.id)
     session.clear()
     return redirect(url_for("pages.login"))
 

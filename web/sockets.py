@@ -45,7 +45,57 @@ def rooms_for_event(event: dict) -> list[str]:
     return rooms
 
 
-def register(socketio: SocketIO) -> None:
+class SocketSweep:
+    """Who is connected as whom; every `every_s` seconds, sockets whose account was disabled, logged out
+    (token epoch bumped) or moved to another role, unit or grid cell are disconnected, because their rooms
+    were decided by what the account was when it connected."""
+
+    def __init__(self, socketio: SocketIO, engine, every_s: float = 3.0) -> None:
+        self.socketio, self.engine, self.every_s = socketio, engine, every_s
+        self.sessions: dict[str, User] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.dropped = 0
+
+    def start(self) -> None:
+        self.socketio.start_background_task(self._run)
+
+    def stale(self) -> list[str]:
+        from store.users import sessions_of
+
+        with self.lock:
+            sessions = dict(self.sessions)
+        if not sessions:
+            return []
+        with self.engine.connect() as conn:
+            now = sessions_of(conn, sorted({u.id for u in sessions.values()}))
+        out = []
+        for sid, was in sessions.items():
+            cur = now.get(was.id)
+            if cur is None or not cur.active or (cur.token_epoch, cur.role, cur.unit_code, cur.grid_code) != (
+                    was.token_epoch, was.role, was.unit_code, was.grid_code):
+                out.append(sid)
+        return out
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            try:
+                for sid in self.stale():
+                    log.info("socket %s: account changed or logged out; disconnecting", sid)
+                    self.socketio.server.disconnect(sid, namespace=NAMESPACE)
+                    with self.lock:
+                        self.sessions.pop(sid, None)
+                    self.dropped += 1
+            except Exception:
+                log.exception("socket sweep failed; retrying")
+
+
+def register(socketio: SocketIO, sweep: SocketSweep) -> None:
+    @socketio.on("disconnect", namespace=NAMESPACE)
+    def _disconnect(*_args):
+        with sweep.lock:
+            sweep.sessions.pop(request.sid, None)
+
     @socketio.on("connect", namespace=NAMESPACE)
     def _connect(auth=None):
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -57,6 +107,8 @@ def register(socketio: SocketIO) -> None:
             raise ConnectionRefusedError(f"role {user.role} has no console rooms")
         for room in rooms:
             join_room(room)
+        with sweep.lock:
+            sweep.sessions[request.sid] = user
         log.info("socket %s joined %s as %s", request.sid, rooms, user.username)
 
 

@@ -402,13 +402,30 @@ def cmd_users_add(settings: Settings, args) -> int:
     engine = make_engine(settings.database_url)
     try:
         with engine.begin() as conn:
-            user = add_user(conn, args.name, password, args.role, args.unit, args.grid, args.supervisor)
+            user = add_user(conn, args.name, password, args.role, args.unit, args.grid, args.supervisor,
+                            replace=args.replace)
     except (UserError, IntegrityError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
     finally:
         engine.dispose()
     say(json.dumps({"username": user.username, "role": user.role, "unit": user.unit_code, "grid": user.grid_code,
                     "supervisor": user.supervisor}, ensure_ascii=False))
+    return 0
+
+
+def cmd_users_active(settings: Settings, args) -> int:
+    from store.db import make_engine
+    from store.users import UserError, set_active
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            user = set_active(conn, args.name, args.active)
+    except UserError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        engine.dispose()
+    say(f"users: {user.username} {'enabled' if user.active else 'disabled; its tokens and sockets end'}")
     return 0
 
 
@@ -571,7 +588,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--unit")
     add.add_argument("--grid")
     add.add_argument("--supervisor", action="store_true")
+    add.add_argument("--replace", action="store_true",
+                     help="update an existing account (its tokens and open sockets end)")
     add.set_defaults(func=cmd_users_add)
+    for verb, active in (("disable", False), ("enable", True)):
+        p = users.add_parser(verb, help=f"{verb} an account")
+        p.add_argument("name")
+        p.set_defaults(func=cmd_users_active, active=active)
 
     schema = sub.add_parser("schema", help="print the report envelope's JSON Schema")
     schema.add_argument("--output", "-o")

@@ -36,6 +36,9 @@ def upgrade() -> None:
     op.add_column("ticket_history", sa.Column("prev_hash", sa.String(64)))
     op.add_column("ticket_history", sa.Column("hash", sa.String(64)))
 
+    # Bumped on logout, disable, or a change of role/unit/grid: tokens and sockets of the old epoch end.
+    op.add_column("users", sa.Column("token_epoch", sa.Integer, nullable=False, server_default="0"))
+
     op.add_column("categories", sa.Column("time_basis", sa.String(8)))
     op.add_column("categories", sa.Column("urgent", sa.Boolean, nullable=False, server_default="false"))
     op.add_column("categories", sa.Column("unit_kind", sa.String(32)))
@@ -49,6 +52,7 @@ def downgrade() -> None:
     for column in ("merge_window_h", "merge_distance_m", "close_standard", "register_standard", "unit_kind",
                    "urgent", "time_basis"):
         op.drop_column("categories", column)
+    op.drop_column("users", "token_epoch")
     for column in ("hash", "prev_hash", "data", "party"):
         op.drop_column("ticket_history", column)
     op.drop_index("ix_tickets_open_deadline", "tickets")
