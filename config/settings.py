@@ -40,6 +40,9 @@ class Settings:
     rate_limit_storage: str
     trusted_proxies: int
     media_dir: str
+    upload_max_bytes: int
+    upload_max_files: int
+    upload_max_pixels: int
     reconcile_grace_s: float
     breaker_window: int
     breaker_threshold: float
@@ -56,6 +59,10 @@ class Settings:
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir).expanduser().resolve()
+
+    @property
+    def media_path(self) -> Path:
+        return Path(self.media_dir).expanduser().resolve()
 
 
 def _defaults() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from streams.envelope import EnvelopeError, validate_envelope
 from streams.intake import SplitRefused, decide_route, split_out
 from streams.producer import BrokerUnavailable, encode, send_confirmed
 from streams.topics import broker_address, port_answers
+from web import uploads
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
 from web.errors import ApiError
 
@@ -89,9 +90,43 @@ def _body_sha256(body: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _report_body() -> tuple[dict, list]:
+    """JSON, or multipart/form-data with the envelope as JSON in the field `report` and photos in `photos`."""
+    if request.mimetype != "multipart/form-data":
+        return _json_body(), []
+    raw = request.form.get("report")
+    if raw is None:
+        raise ApiError(400, "bad_form", "a multipart report needs the envelope as JSON in the field `report`",
+                       {"report": "required"})
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "bad_json", "the field `report` is not JSON", {"report": "must be a JSON object"}) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the field `report` must be a JSON object", {"report": "must be a JSON object"})
+    return body, request.files.getlist("photos")
+
+
+def _photos(files: list) -> list[uploads.CleanImage]:
+    """Check and re-encode every photo before anything is stored or published; name the bad one."""
+    settings = _deps().settings
+    if len(files) > settings.upload_max_files:
+        raise ApiError(422, "too_many_photos", f"at most {settings.upload_max_files} photos per report",
+                       {"photos": f"at most {settings.upload_max_files}"})
+    cleaned = []
+    for i, f in enumerate(files):
+        try:
+            cleaned.append(uploads.clean(f.read(settings.upload_max_bytes + 1), settings.upload_max_bytes,
+                                         settings.upload_max_pixels))
+        except uploads.UploadRefused as exc:
+            raise ApiError(exc.status, "bad_photo", f"photo {i + 1} ({f.filename or 'unnamed'}): {exc}",
+                           {f"photos[{i}]": str(exc)}) from None
+    return cleaned
+
+
 @bp.post("/reports")
 def submit_report():
-    body = _json_body()
+    body, files = _report_body()
     channel = body.get("channel", "public")
     if channel not in CHANNEL_ROLES:
         raise ApiError(422, "invalid_envelope", "unknown channel", {"channel": f"must be one of {', '.join(CHANNEL_ROLES)}"})
@@ -105,6 +140,9 @@ def submit_report():
     if "schema" in body and body["schema"] != "report/1":
         raise ApiError(422, "invalid_envelope", "unsupported schema", {"schema": "must be report/1 or omitted"})
     deps = _deps()
+    photos = _photos(files)
+    if photos:  # the stored photos' hashes are part of the body: a re-send of the same photos is the same report
+        body = dict(body, attachments=[*(body.get("attachments") or []), *(p.attachment() for p in photos)])
     envelope = dict(body, schema="report/1", channel=channel)
     envelope.setdefault("report_id", uuid.uuid4().hex)
     envelope.setdefault("reported_at", deps.clock().isoformat())
@@ -117,6 +155,8 @@ def submit_report():
         raise ApiError(422, "invalid_envelope", exc.reason, exc.fields) from None
 
     value = report.to_json_dict()
+    for photo in photos:  # only once the envelope is valid: a refused report leaves no file behind
+        uploads.store(photo, deps.settings.media_path)
     with deps.engine.begin() as conn:
         claimed = intake_log.claim(conn, channel, report.report_id, _body_sha256(body), value)
     if claimed.conflict:

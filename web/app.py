@@ -24,7 +24,8 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         JSON_AS_ASCII=False,
-        MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+        # Every photo of one report at its limit, plus the form around them; more is refused with 413.
+        MAX_CONTENT_LENGTH=deps.settings.upload_max_files * deps.settings.upload_max_bytes + 1024 * 1024,
     )
     app.json.ensure_ascii = False
     app.extensions["yunguan"] = deps

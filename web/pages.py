@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from store.users import authenticate
+from web import uploads
 from web.auth import Tokens, current_user
 
 bp = Blueprint("pages", __name__)
@@ -96,3 +97,25 @@ def report():
 @bp.get("/track")
 def track():
     return render_template("track.html", q=request.args.get("q", "")[:64])
+
+
+@bp.get("/media/<sha256>")
+def media(sha256: str):
+    """A stored photo, for staff only (bearer token or page session): photos show faces and number plates."""
+    from flask import abort, send_file
+
+    from web.auth import STAFF_ROLES
+
+    user = current_user()
+    if user is None:
+        abort(401)
+    if user.role not in STAFF_ROLES:
+        abort(403)
+    found = uploads.find(current_app.extensions["yunguan"].settings.media_path, sha256)
+    if found is None:
+        abort(404)
+    path, media_type = found
+    response = send_file(path, mimetype=media_type, max_age=86400, conditional=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = "inline"
+    return response

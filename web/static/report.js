@@ -87,7 +87,7 @@
         Object.keys(e.fields || {}).forEach((k) => lines.push(k + ": " + e.fields[k]));
         if (r.status === 429) lines.unshift("提交太频繁，请稍后再试 / Too many reports, try again later");
         if (r.status === 503) lines.unshift("系统繁忙，请稍后重试（已保留本次内容）/ Busy, please retry");
-        if (r.status === 422 && e.code === "conflict") sessionStorage.removeItem("pending-report-id");
+        if (r.status === 422 && e.code === "report_id_conflict") sessionStorage.removeItem("pending-report-id");
         showError(lines);
       });
     }).catch(function () {
