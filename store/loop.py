@@ -182,13 +182,17 @@ def publish_event(conn: Connection, ticket_id: int, event: str, at: datetime, ac
 
 
 def act(engine: Engine, ticket_no: str, command: Command, actor: Actor, now: datetime,
-        ctx: LoopContext) -> TicketState | None:
-    """One person's action on one ticket; None when there is no such ticket. Raises DispatchError."""
+        ctx: LoopContext, attachments: list[dict] | None = None) -> TicketState | None:
+    """One person's action on one ticket; None when there is no such ticket. Raises DispatchError.
+    `attachments` (photos of the handling or the verification) are kept in the history entry."""
     with engine.begin() as conn:
         loaded = load(conn, ticket_no)
         if loaded is None:
             return None
         outcome = apply(loaded.state, command, actor, now)
+        if attachments:
+            outcome = dataclasses.replace(outcome, record=dataclasses.replace(
+                outcome.record, data={**dict(outcome.record.data), "attachments": attachments}))
         save(conn, loaded, outcome, ctx, now)
         return outcome.ticket
 

@@ -139,3 +139,31 @@ def test_a_bad_photo_is_named_and_nothing_is_kept(server, worker, settings, engi
     assert (set(settings.media_path.glob("*")) if settings.media_path.exists() else set()) == before
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM intake_log WHERE report_id = :r"), {"r": report_id}).scalar() == 0
+
+
+@pytest.mark.integration
+def test_a_handling_carries_its_photos_into_the_history(server, worker, make_user):
+    base, _ = server
+    make_user("nanguan", "department", unit="220102-CMD")
+    token = requests.post(f"{base}/api/v1/auth/token", json={"username": "nanguan", "password": "secret-pass-1"},
+                          timeout=10).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    report_id = f"h-{uuid.uuid4().hex[:10]}"
+    requests.post(f"{base}/api/v1/reports", json={"report_id": report_id, "category": "010101", "location": NANGUAN},
+                  timeout=10).raise_for_status()
+    no = wait_for(lambda: requests.get(f"{base}/api/v1/reports/public/{report_id}", timeout=5).json().get("ticket_no"),
+                  what="the ticket")
+    uploaded = requests.post(f"{base}/api/v1/media", headers=headers, timeout=10,
+                             files=[("photos", ("after.jpg", _jpeg_with_metadata(), "image/jpeg"))])
+    assert uploaded.status_code == 201, uploaded.text
+    attachment = uploaded.json()["attachments"][0]
+    for action, extra in (("acknowledge", {}), ("handle", {"note": "井盖已补齐", "attachments": [attachment]})):
+        version = requests.get(f"{base}/api/v1/tickets/{no}", headers=headers, timeout=10).json()["version"]
+        r = requests.post(f"{base}/api/v1/tickets/{no}/actions", headers=headers, timeout=10,
+                          json={"action": action, "version": version, **extra})
+        assert r.status_code == 200, r.text
+    assert r.json()["history"][-1]["data"]["attachments"] == [attachment]
+    bad = requests.post(f"{base}/api/v1/tickets/{no}/actions", headers=headers, timeout=10,
+                        json={"action": "comment", "version": r.json()["version"], "note": "x",
+                              "attachments": [{"sha256": "0" * 64}]})
+    assert bad.status_code == 422 and "attachments[0]" in bad.json()["error"]["fields"]

@@ -241,7 +241,8 @@ def get_ticket(ticket_no: str):
     return jsonify(ticket)
 
 
-ACTION_FIELDS = {"action", "version", "note", "to_unit", "category", "minutes", "park", "level", "report"}
+ACTION_FIELDS = {"action", "version", "note", "to_unit", "category", "minutes", "park", "level", "report",
+                 "attachments"}
 
 
 def actor_of(user: User) -> Actor:
@@ -296,7 +297,8 @@ def ticket_action(ticket_no: str):
     extra = {}
     if command.action == "split":
         extra["split_into"] = _split(deps, ticket_no, command, user)
-    elif loop.act(deps.engine, ticket_no, command, actor_of(user), deps.clock(), deps.loop()()) is None:
+    elif loop.act(deps.engine, ticket_no, command, actor_of(user), deps.clock(), deps.loop()(),
+                  _action_attachments(_json_body().get("attachments"))) is None:
         raise ApiError(404, "not_found", f"no ticket {ticket_no}")
     with deps.engine.connect() as conn:
         ticket = queries.get_ticket(conn, ticket_no, scope_of(user))
@@ -305,6 +307,38 @@ def ticket_action(ticket_no: str):
         else:
             ticket["actions"] = loop.actions_for(conn, ticket_no, actor_of(user))
     return jsonify({**ticket, **extra})
+
+
+def _action_attachments(raw) -> list[dict]:
+    """Photos of a handling or verification: uploaded first with POST /api/v1/media, named here by hash."""
+    if raw is None:
+        return []
+    settings = _deps().settings
+    if not isinstance(raw, list) or len(raw) > settings.upload_max_files:
+        raise ApiError(422, "invalid_body", "attachments must be a list of uploaded photos",
+                       {"attachments": f"a list of at most {settings.upload_max_files} {{sha256}} objects"})
+    out = []
+    for i, item in enumerate(raw):
+        sha = item.get("sha256") if isinstance(item, dict) else None
+        found = uploads.find(settings.media_path, sha) if isinstance(sha, str) else None
+        if found is None:
+            raise ApiError(422, "invalid_body", "unknown photo", {f"attachments[{i}]": "upload it first (POST /api/v1/media)"})
+        out.append({"sha256": sha, "media_type": found[1], "url": f"/media/{sha}"})
+    return out
+
+
+@bp.post("/media")
+@require_roles(*STAFF_ROLES)
+def upload_media():
+    """Photos for actions (处置, 核查): checked and re-encoded like report photos; answers their attachments."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(400, "bad_form", "send photos as multipart/form-data in the field `photos`", {"photos": "required"})
+    photos = _photos(request.files.getlist("photos"))
+    if not photos:
+        raise ApiError(422, "no_photos", "no photo in the field `photos`", {"photos": "required"})
+    for photo in photos:
+        uploads.store(photo, _deps().settings.media_path)
+    return jsonify({"attachments": [p.attachment() for p in photos]}), 201
 
 
 def _split(deps, ticket_no: str, command: Command, user: User) -> str:

@@ -10,11 +10,11 @@
   };
   const ACTIONS = {
     acknowledge: { label: "签收 Acknowledge" },
-    handle: { label: "处置反馈 Report handled", note: "处置情况 What was done", noteRequired: true },
+    handle: { label: "处置反馈 Report handled", note: "处置情况 What was done", noteRequired: true, photos: true },
     "return": { label: "退回 Return", note: "退回理由 Reason", noteRequired: true, danger: true },
     request_extension: { label: "申请延期 Request extension", note: "理由 Reason", noteRequired: true, minutes: true },
-    verify: { label: "核查通过 Verified", note: "核查情况 Finding" },
-    fail_verify: { label: "核查不通过 Failed", note: "问题 What is still wrong", noteRequired: true, danger: true },
+    verify: { label: "核查通过 Verified", note: "核查情况 Finding", photos: true },
+    fail_verify: { label: "核查不通过 Failed", note: "问题 What is still wrong", noteRequired: true, danger: true, photos: true },
     resume: { label: "恢复办理 Resume", note: "说明 Note" },
     comment: { label: "备注 Comment", note: "备注 Note", noteRequired: true },
   };
@@ -78,6 +78,8 @@
       form.dataset.action = action;
       let note = null, minutes = null;
       if (spec.note) { note = el("textarea"); note.rows = 2; note.maxLength = 2000; note.placeholder = spec.note; note.name = "note"; form.appendChild(note); }
+      let photos = null;
+      if (spec.photos) { photos = el("input"); photos.type = "file"; photos.multiple = true; photos.accept = "image/jpeg,image/png,image/webp"; photos.setAttribute("capture", "environment"); photos.title = "现场照片 photos"; form.appendChild(photos); }
       if (spec.minutes) { minutes = el("input"); minutes.type = "number"; minutes.min = "30"; minutes.step = "30"; minutes.value = "240"; minutes.name = "minutes"; minutes.title = "分钟 minutes"; form.appendChild(minutes); }
       const button = el("button", spec.label); button.type = "submit"; form.appendChild(button);
       const msg = el("p", null, "error"); msg.hidden = true; form.appendChild(msg);
@@ -87,7 +89,17 @@
         if (note) { if (spec.noteRequired && !note.value.trim()) { msg.textContent = "请填写 " + spec.note; msg.hidden = false; return; } if (note.value.trim()) body.note = note.value.trim(); }
         if (minutes) body.minutes = Number(minutes.value);
         button.disabled = true;
-        api("/api/v1/tickets/" + encodeURIComponent(t.ticket_no) + "/actions", { method: "POST", json: body }).then(function (res) {
+        let upload = Promise.resolve(null);
+        if (photos && photos.files.length) {  // photos first (POST /api/v1/media), then the action naming them
+          const data = new FormData();
+          Array.from(photos.files).forEach((f) => data.append("photos", f, f.name));
+          upload = api("/api/v1/media", { method: "POST", body: data });
+        }
+        upload.then(function (up) {
+          if (up && up.status !== 201) return up;
+          if (up) body.attachments = up.data.attachments;
+          return api("/api/v1/tickets/" + encodeURIComponent(t.ticket_no) + "/actions", { method: "POST", json: body });
+        }).then(function (res) {
           button.disabled = false;
           if (res.status === 200) { done(res.data); return; }
           msg.textContent = errorText(res); msg.hidden = false;
