@@ -1,6 +1,10 @@
 """Console sockets end when their account is logged out, disabled or moved to another unit."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import requests
 from sqlalchemy import text
@@ -27,7 +31,7 @@ def test_logout_revokes_tokens_and_disconnects_sockets(server, make_user):
 
 
 @pytest.mark.parametrize("change", ["disable", "move"])
-def test_a_changed_account_loses_its_socket(server, make_user, engine, change):
+def test_a_changed_account_loses_its_socket(server, make_user, engine, settings, change):
     base, _ = server
     make_user("nanguan", "department", unit="220102-CMD")
     client, _ = _socket(base, _token(base, "nanguan"))
@@ -35,10 +39,13 @@ def test_a_changed_account_loses_its_socket(server, make_user, engine, change):
     other, _ = _socket(base, _token(base, "bystander"))
     try:
         with engine.begin() as conn:
-            if change == "disable":
-                conn.execute(text("UPDATE users SET active = false WHERE username = 'nanguan'"))
-            else:  # moved to another district's centre: its room was unit:220102-CMD
+            if change == "move":  # moved to another district's centre: its room was unit:220102-CMD
                 conn.execute(text("UPDATE users SET unit_code = '220104-CMD' WHERE username = 'nanguan'"))
+        if change == "disable":
+            done = subprocess.run([sys.executable, "-m", "yunguan.cli", "users", "disable", "nanguan"],
+                                  env=dict(os.environ, YUNGUAN_DATABASE_URL=settings.database_url),
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
         wait_for(lambda: not client.connected, 15, what="the changed account's socket to be disconnected")
         assert other.connected, "other accounts keep their sockets"
     finally:

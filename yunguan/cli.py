@@ -199,7 +199,10 @@ def cmd_simulate(settings: Settings, args) -> int:
 
     if not (0 <= args.malformed <= 1 and 0 <= args.duplicates <= 1):
         raise UsageError("--malformed and --duplicates are shares between 0 and 1")
-    simulator = Simulator(areas, args.seed, malformed_share=args.malformed, duplicate_share=args.duplicates)
+    from yunguan.simulate import photo_maker
+
+    simulator = Simulator(areas, args.seed, malformed_share=args.malformed, duplicate_share=args.duplicates,
+                          photo=None if args.no_photos else photo_maker(settings.media_path))
     try:
         sent = run(simulator, publish, args.rate, args.duration, say if args.verbose else None)
     except KeyboardInterrupt:
@@ -549,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int)
     sim.add_argument("--malformed", type=float, default=0.01, help="share of broken messages (dead-lettered)")
     sim.add_argument("--duplicates", type=float, default=0.02, help="share of messages re-sent byte for byte")
+    sim.add_argument("--no-photos", action="store_true", help="grid reports without synthetic photos")
     sim.set_defaults(func=cmd_simulate)
 
     esc = sub.add_parser("escalate", help="run the deadline/escalation pass as of now (or --now)")
@@ -592,9 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="update an existing account (its tokens and open sockets end)")
     add.set_defaults(func=cmd_users_add)
     for verb, active in (("disable", False), ("enable", True)):
-        p = users.add_parser(verb, help=f"{verb} an account")
-        p.add_argument("name")
-        p.set_defaults(func=cmd_users_active, active=active)
+        toggle = users.add_parser(verb, help=f"{verb} an account")
+        toggle.add_argument("name")
+        toggle.set_defaults(func=cmd_users_active, active=active)
 
     schema = sub.add_parser("schema", help="print the report envelope's JSON Schema")
     schema.add_argument("--output", "-o")

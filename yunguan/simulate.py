@@ -54,6 +54,7 @@ class Simulator:
     seed: int | None = None
     malformed_share: float = 0.0
     duplicate_share: float = 0.0
+    photo: object | None = None  # callable(rng) -> attachment dict; grid workers attach a photo to most reports
     _recent: deque = field(default_factory=lambda: deque(maxlen=200))
 
     def __post_init__(self) -> None:
@@ -101,6 +102,8 @@ class Simulator:
         }
         if channel == "grid":
             envelope["reporter"] = {"id": f"grid-{self.rng.randint(1, 40):03d}"}
+            if self.photo is not None and self.rng.random() < 0.7:
+                envelope["attachments"] = [self.photo(self.rng)]
             if self.rng.random() < 0.5:  # AMap SDK on the phone: GCJ-02
                 from prcoords import wgs_gcj
 
@@ -179,3 +182,30 @@ def run(simulator: Simulator, publish, rate: float, duration: float, say=None) -
         if say and sent % max(int(rate * 10), 1) == 0:
             say(f"simulate: {sent} messages sent")
     return sent
+
+
+def photo_maker(media_dir, max_bytes: int = 8 * 1024 * 1024):
+    """Synthetic field photos (a coloured scene with a timestamp bar), stored like uploads, so that simulated
+    grid reports carry real attachments the consoles can show."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from web.uploads import clean, store
+
+    def make(rng: random.Random) -> dict:
+        image = Image.new("RGB", (480, 360), tuple(rng.randint(40, 200) for _ in range(3)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(6):
+            x, y = rng.randint(0, 440), rng.randint(0, 320)
+            draw.rectangle((x, y, x + rng.randint(20, 120), y + rng.randint(20, 80)),
+                           fill=tuple(rng.randint(0, 255) for _ in range(3)))
+        draw.rectangle((0, 330, 480, 360), fill=(0, 0, 0))
+        draw.text((10, 338), datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC  simulated"), fill=(255, 255, 255))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=80)
+        cleaned = clean(out.getvalue(), max_bytes, 40_000_000)
+        store(cleaned, media_dir)
+        return cleaned.attachment()
+
+    return make
