@@ -36,6 +36,7 @@ class Settings:
     session_timeout_ms: int
     ticket_prefix: str
     nearest_tolerance_m: float
+    border_flag_m: float
     public_rate_limit: str
     rate_limit_storage: str
     trusted_proxies: int

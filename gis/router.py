@@ -35,6 +35,7 @@ class Placement:
     method: str  # contains | boundary | nearest | manual
     hits: tuple[str, ...] = ()
     distance_m: float | None = None
+    border_m: float | None = None  # from the point to its district's boundary (属地 disputes start near it)
 
     @property
     def district(self) -> AreaRef | None:
@@ -71,6 +72,7 @@ class Router:
             level: _LevelIndex(sorted(items, key=lambda a: a.code)) for level, items in by_level.items() if items
         }
         self.nearest_tolerance_m = nearest_tolerance_m
+        self._by_code = {level: {a.code: a for a in ix.areas} for level, ix in self._levels.items()}
 
     @property
     def area_count(self) -> int:
@@ -109,7 +111,11 @@ class Router:
             areas[level] = None
         if "district" not in self._levels:
             method = "manual"
-        return Placement(areas, method, tuple(hits), distance)
+        border = None
+        district = areas.get("district")
+        if district is not None and method != "nearest":
+            border = _approx_metres(point, self._by_code["district"][district.code].geometry.boundary)
+        return Placement(areas, method, tuple(hits), distance, border)
 
     def _nearest(self, level: str, point: Point) -> tuple[Area, float] | None:
         index = self._levels[level]

@@ -51,6 +51,7 @@ def upsert_units(conn: Connection, units: list[dict]) -> int:
         ),
         units,
     )
+    conn.execute(text("SELECT pg_notify('yunguan_areas', 'units')"))
     return len(units)
 
 

@@ -33,7 +33,7 @@ def save_taxonomy(conn: Connection, taxonomy: Taxonomy) -> int:
     ]
     for row in rows:  # one by one: a child's foreign key needs its parent inserted first
         conn.execute(_UPSERT, row)
-    conn.execute(text("SELECT pg_notify('yunguan_categories', 'replaced')"))
+    conn.execute(text("SELECT pg_notify('yunguan_areas', 'categories')"))
     return len(rows)
 
 

@@ -19,6 +19,7 @@ from dispatch.model import Status, Unit
 from dispatch.numbers import ticket_number
 from dispatch.taxonomy import Taxonomy
 from gis.crs import to_wgs84
+from gis.duties import Duties
 from gis.router import Placement, Router
 from store.loop import LoopContext, publish_events, save
 from store.loop import load as load_ticket
@@ -50,21 +51,34 @@ class RoutingContext:
 
     router: Router
     district_units: dict[str, Unit]
+    duties: Duties | None = None
+    border_flag_m: float = 30.0
 
 
 def _area_json(placement: Placement) -> dict:
     return {level: ({"code": ref.code, "name": ref.name} if ref else None) for level, ref in placement.areas.items()}
 
 
-def decide_route(ctx: RoutingContext, lon: float, lat: float) -> dict:
-    """The routing decision of the contract: areas per level, the unit, the rule and the method."""
+def decide_route(ctx: RoutingContext, lon: float, lat: float, category: str | None = None) -> dict:
+    """The routing decision of the contract: areas per level, the unit, the rule and the method, and why:
+    the polygons hit, the distance to the district border (flagged when close), the special zone."""
     placement = ctx.router.place(lon, lat)
     assignee = None
     rule = None
+    zone = None
     district = placement.district
     if district is not None and placement.method != "manual":
-        assignee = ctx.district_units.get(district.code)
-        rule = "district-default" if assignee else None
+        if ctx.duties is not None:
+            codes = {level: (ref.code if ref else None) for level, ref in placement.areas.items()}
+            duty = ctx.duties.decide(category, codes, lon, lat)
+            if duty is not None:
+                assignee = Unit(duty.unit.code, duty.unit.name, duty.unit.level)
+                rule = duty.rule
+                zone = {"code": duty.zone.code, "name": duty.zone.name, "kind": duty.zone.kind} if duty.zone else None
+        else:
+            assignee = ctx.district_units.get(district.code)
+            rule = "district-default" if assignee else None
+    near_border = placement.border_m is not None and placement.border_m < ctx.border_flag_m
     return {
         "area": _area_json(placement),
         "assignee": {"code": assignee.code, "name": assignee.name, "level": assignee.level} if assignee else None,
@@ -73,11 +87,15 @@ def decide_route(ctx: RoutingContext, lon: float, lat: float) -> dict:
         "location": {"lon": lon, "lat": lat},
         "hits": list(placement.hits),
         "distance_m": placement.distance_m,
+        "border_m": round(placement.border_m, 1) if placement.border_m is not None else None,
+        "near_border": near_border,
+        "zone": zone,
     }
 
 
 _NOWHERE = {"area": {lv: None for lv in ("district", "street", "community", "grid")}, "assignee": None,
-            "rule": None, "method": "manual", "location": None, "hits": [], "distance_m": None}
+            "rule": None, "method": "manual", "location": None, "hits": [], "distance_m": None, "border_m": None,
+            "near_border": False, "zone": None}
 
 
 def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext) -> NewTicket:
@@ -85,7 +103,7 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext) -> NewTicket:
     decision = _NOWHERE
     if envelope.location is not None:
         lon, lat = to_wgs84(envelope.location.lon, envelope.location.lat, envelope.location.crs)
-        decision = decide_route(ctx, lon, lat)
+        decision = decide_route(ctx, lon, lat, envelope.category)
     a = decision["assignee"]
     assignee = Unit(a["code"], a["name"], a["level"]) if a else None
     opening = open_ticket(envelope.category, decision["method"], assignee)
@@ -98,7 +116,7 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext) -> NewTicket:
         lat=lat,
         area=decision["area"],
         assignee=assignee,
-        routing={k: decision[k] for k in ("method", "rule", "hits", "distance_m")},
+        routing={k: decision[k] for k in ("method", "rule", "hits", "distance_m", "border_m", "near_border", "zone")},
         history=opening.history,
     )
 

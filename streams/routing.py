@@ -1,4 +1,10 @@
-"""The worker's and the web's in-memory routing state, reloaded when areas or units change."""
+"""The worker's and the web's in-memory routing state, reloaded when areas, zones, duties or units change.
+
+Every write to those tables ends with `NOTIFY yunguan_areas` in the same transaction (store.areas,
+store.duties, store.categories); the cache LISTENs on its own connection and reloads on the next use after
+a notification — never a database round trip per report. If the listening connection breaks, the cache
+reloads and listens again, so a missed notification costs one reload, not a stale router.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,11 +12,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+import psycopg
 from sqlalchemy.engine import Engine
 
+from gis.duties import Duties
 from gis.router import Router
 from store.areas import district_units, load_areas
+from store.duties import CHANNEL, default_kinds, load_rules, load_units, load_zones
 from streams.intake import RoutingContext
 
 log = logging.getLogger(__name__)
@@ -18,45 +26,57 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RoutingCache:
-    """Areas and units held in memory; reloaded when their fingerprint in the database changes.
-
-    The check is one tiny query every `check_every_s`, never one per report."""
-
     engine: Engine
     nearest_tolerance_m: float
-    check_every_s: float = 5.0
+    border_flag_m: float = 30.0
     _ctx: RoutingContext | None = None
-    _fingerprint: tuple | None = None
-    _checked_at: float = 0.0
+    _listener: psycopg.Connection | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    reloads: int = 0
 
-    def _current_fingerprint(self) -> tuple:
-        with self.engine.connect() as conn:
-            return tuple(
-                conn.execute(
-                    text(
-                        "SELECT (SELECT count(*) FROM areas), (SELECT coalesce(max(id), 0) FROM areas), "
-                        "(SELECT count(*) FROM units), (SELECT md5(coalesce(string_agg(code || area_code, ',' "
-                        "ORDER BY code), '')) FROM units WHERE area_code IS NOT NULL)"
-                    )
-                ).one()
-            )
+    @classmethod
+    def from_settings(cls, engine: Engine, settings) -> RoutingCache:
+        return cls(engine, settings.nearest_tolerance_m, settings.border_flag_m)
+
+    def _listen(self) -> None:
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._listener = psycopg.connect(url, autocommit=True)
+        self._listener.execute(f"LISTEN {CHANNEL}")
+
+    def _notified(self) -> bool:
+        """True when something changed since the last look (or the listener had to be re-opened)."""
+        try:
+            if self._listener is None or self._listener.closed:
+                self._listen()
+                return True
+            return any(True for _ in self._listener.notifies(timeout=0))
+        except psycopg.Error:
+            log.warning("routing: the LISTEN connection broke; reloading and listening again")
+            self.close()
+            return True
 
     def reload(self) -> RoutingContext:
-        fingerprint = self._current_fingerprint()
+        started = time.monotonic()
         router = Router(load_areas(self.engine), self.nearest_tolerance_m)
-        self._ctx = RoutingContext(router, district_units(self.engine))
-        self._fingerprint = fingerprint
-        self._checked_at = time.monotonic()
-        log.info("router loaded %d areas", router.area_count)
+        with self.engine.connect() as conn:
+            duties = Duties(load_rules(conn), load_zones(conn), load_units(conn), default_kinds(conn))
+        self._ctx = RoutingContext(router, district_units(self.engine), duties, self.border_flag_m)
+        self.reloads += 1
+        log.info("router loaded %d areas, %d rules, %d zones in %.2f s", router.area_count, len(duties.rules),
+                 len(duties.zones), time.monotonic() - started)
         return self._ctx
 
     def __call__(self) -> RoutingContext:
         with self._lock:
-            if self._ctx is None:
+            changed = self._notified()  # listen before loading: a change during the load is not missed
+            if self._ctx is None or changed:
                 return self.reload()
-            if time.monotonic() - self._checked_at >= self.check_every_s:
-                self._checked_at = time.monotonic()
-                if self._current_fingerprint() != self._fingerprint:
-                    return self.reload()
             return self._ctx
+
+    def close(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except psycopg.Error:
+                pass
+            self._listener = None

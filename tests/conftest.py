@@ -134,7 +134,7 @@ def server(deps):
     from streams.routing import RoutingCache
     from web.app import create_app
 
-    app, socketio = create_app(deps, RoutingCache(deps.engine, deps.settings.nearest_tolerance_m))
+    app, socketio = create_app(deps, RoutingCache.from_settings(deps.engine, deps.settings))
     port = free_port()
     httpd = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

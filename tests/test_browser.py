@@ -110,7 +110,7 @@ def test_resident_reports_with_geolocation_and_tracks_it(browser, server, worker
 
 def test_department_acknowledges_and_handles_on_its_workbench(page_for, server, worker, make_user):
     base, _ = server
-    make_user("nanguan", "department", unit="220102-CMD")
+    make_user("nanguan", "department", unit="220102-SANITATION")
     page = page_for("nanguan", path="/unit")
     ticket_no = _ticket_no(base, _report(base, description="人行道垃圾堆放"))
     _visible(page, ticket_no).wait_for(timeout=20000)  # arrives live in the queue
@@ -127,7 +127,7 @@ def test_department_acknowledges_and_handles_on_its_workbench(page_for, server, 
 def test_grid_worker_reports_with_faked_geolocation_and_verifies(browser, server, worker, make_user, grid_cell):
     base, app = server
     make_user("gw01", "grid", grid=grid_cell)
-    make_user("nanguan", "department", unit="220102-CMD")
+    make_user("nanguan", "department", unit="220102-SANITATION")
     routing = app.extensions["yunguan_routing"]
     routing.reload()  # the grid cell may be new: do not wait for the periodic check
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",

@@ -17,7 +17,7 @@ POINT = {"lon": 125.4388, "lat": 43.7126}
 
 
 def _client(deps):
-    app, _ = create_app(deps, RoutingCache(deps.engine, deps.settings.nearest_tolerance_m), relay_events=False)
+    app, _ = create_app(deps, RoutingCache.from_settings(deps.engine, deps.settings), relay_events=False)
     return app.test_client()
 
 

@@ -16,7 +16,8 @@ from tests.helpers import wait_for
 pytestmark = pytest.mark.integration
 
 NANGUAN = {"lon": 125.4388, "lat": 43.7126, "crs": "wgs84"}
-NANGUAN_UNIT, CHAOYANG_UNIT = "220102-CMD", "220104-CMD"
+# 暴露垃圾 (020102) goes to the district's 环卫 branch (categories.csv unit_kind)
+NANGUAN_UNIT, CHAOYANG_UNIT = "220102-SANITATION", "220104-SANITATION"
 
 
 def _token(base: str, username: str) -> str:
@@ -183,7 +184,7 @@ def test_evaluation_ranks_units_by_their_record(server, worker, people):
     assert r.status_code == 200, r.text
     row = next(u for u in r.json()["units"] if u["unit"] == NANGUAN_UNIT)
     assert row["dispatched"] == 2 and row["handled"] == 2 and row["reworked"] == 1
-    assert row["rework_rate"] == 0.5 and row["on_time_rate"] == 1.0 and row["name"] == "南关区城市运行管理服务中心"
+    assert row["rework_rate"] == 0.5 and row["on_time_rate"] == 1.0 and row["name"] == "南关区环境卫生管理中心"
     assert requests.get(f"{base}/api/v1/evaluation", headers=people["nanguan"].headers, timeout=10).status_code == 403
     bad = requests.get(f"{base}/api/v1/evaluation?since=yesterday", headers=people["duty"].headers, timeout=10)
     assert bad.status_code == 400 and "since" in bad.json()["error"]["fields"]

@@ -62,7 +62,8 @@ def test_report_travels_to_a_ticket_and_the_console(server, worker, make_user, e
         assert event["ticket_no"] == ticket_no
         assert event["status"] == "dispatched"
         assert event["area"]["district"] == {"code": "220102", "name": "南关区"}
-        assert event["assignee"]["code"] == "220102-CMD"
+        assert event["assignee"]["code"] == "220102-SANITATION"  # 暴露垃圾: the district's 环卫 branch
+        assert event["assignee"]["name"] == "南关区环境卫生管理中心"
         assert event["location"] == pytest.approx(NANGUAN)
 
         with engine.connect() as conn:
@@ -160,7 +161,7 @@ def test_socket_without_valid_token_is_refused(server):
 
 def test_department_only_receives_its_own_tickets(server, worker, make_user):
     base, _ = server
-    make_user("nanguan", "department", unit="220102-CMD")
+    make_user("nanguan", "department", unit="220102-SANITATION")
     make_user("duty", "operator")
     dept, dept_events = _socket(base, _token(base, "nanguan"))
     ops, ops_events = _socket(base, _token(base, "duty"))
@@ -168,12 +169,12 @@ def test_department_only_receives_its_own_tickets(server, worker, make_user):
         # 朝阳区 first, then 南关区: the department must see only the second.
         for rid, point in (("chaoyang-1", {"lon": 125.3082, "lat": 43.6673}), ("nanguan-1", NANGUAN)):
             r = requests.post(f"{base}/api/v1/reports", timeout=10, json={
-                "report_id": rid, "category": "020502", "location": point})
+                "report_id": rid, "category": "020102", "location": point})
             assert r.status_code == 202, r.text
         seen_by_ops = {ops_events.get(timeout=20)["area"]["district"]["code"] for _ in range(2)}
         assert seen_by_ops == {"220104", "220102"}
         event = dept_events.get(timeout=20)
-        assert event["assignee"]["code"] == "220102-CMD"
+        assert event["assignee"]["code"] == "220102-SANITATION"
         with pytest.raises(queue.Empty):
             dept_events.get(timeout=1.0)
     finally:

@@ -144,7 +144,7 @@ def test_a_bad_photo_is_named_and_nothing_is_kept(server, worker, settings, engi
 @pytest.mark.integration
 def test_a_handling_carries_its_photos_into_the_history(server, worker, make_user):
     base, _ = server
-    make_user("nanguan", "department", unit="220102-CMD")
+    make_user("nanguan", "department", unit="220102-WATER")  # 上水井盖: the water company
     token = requests.post(f"{base}/api/v1/auth/token", json={"username": "nanguan", "password": "secret-pass-1"},
                           timeout=10).json()["token"]
     headers = {"Authorization": f"Bearer {token}"}

@@ -395,7 +395,8 @@ def route():
         lon, lat = to_wgs84(lon, lat, crs)
     except OutsideChina as exc:
         raise ApiError(422, "outside_china", str(exc), {"lon": "outside China", "lat": "outside China"}) from None
-    return jsonify(decide_route(current_app.extensions["yunguan_routing"](), lon, lat))
+    category = request.args.get("category") or None
+    return jsonify(decide_route(current_app.extensions["yunguan_routing"](), lon, lat, category))
 
 
 @bp.get("/areas")

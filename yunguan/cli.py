@@ -111,7 +111,7 @@ def cmd_route(settings: Settings, args) -> int:
         raise UsageError("give --lon and --lat, or --input FILE")
     engine = make_engine(settings.database_url)
     try:
-        ctx = RoutingCache(engine, settings.nearest_tolerance_m)()
+        ctx = RoutingCache.from_settings(engine, settings)()
     finally:
         engine.dispose()
     if args.input is None:
@@ -119,7 +119,7 @@ def cmd_route(settings: Settings, args) -> int:
             lon, lat = to_wgs84(args.lon, args.lat, args.crs)
         except OutsideChina as exc:
             raise UsageError(str(exc)) from None
-        say(json.dumps(decide_route(ctx, lon, lat), ensure_ascii=False))
+        say(json.dumps(decide_route(ctx, lon, lat, args.category), ensure_ascii=False))
         return 0
     import csv
 
@@ -132,7 +132,7 @@ def cmd_route(settings: Settings, args) -> int:
         for line_no, row in enumerate(reader, start=2):
             try:
                 lon, lat = to_wgs84(float(row["lon"]), float(row["lat"]), row.get("crs") or args.crs)
-                decision = decide_route(ctx, lon, lat)
+                decision = decide_route(ctx, lon, lat, row.get("category") or args.category)
             except (ValueError, OutsideChina) as exc:
                 decision = {"error": {"line": line_no, "message": str(exc)}}
             out.write(json.dumps(decision, ensure_ascii=False) + "\n")
@@ -150,7 +150,7 @@ def cmd_serve(settings: Settings, args) -> int:
     from web.app import create_app
 
     deps = _wiring(settings)
-    app, socketio = create_app(deps, RoutingCache(deps.engine, settings.nearest_tolerance_m))
+    app, socketio = create_app(deps, RoutingCache.from_settings(deps.engine, settings))
     host = args.host or settings.web_host
     port = args.port or settings.web_port
     say(f"serve: http://{host}:{port}/console")

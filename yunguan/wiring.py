@@ -69,7 +69,7 @@ def build_worker(deps: Deps):
         settings=deps.settings,
         engine=deps.engine,
         producer=deps.producer(),
-        routing=RoutingCache(deps.engine, deps.settings.nearest_tolerance_m),
+        routing=RoutingCache.from_settings(deps.engine, deps.settings),
         topics=deps.topics,
         clock=deps.clock,
         loop=deps.loop(),

@@ -8,4 +8,4 @@ from web.app import create_app
 from yunguan.wiring import build
 
 _deps = build(load_settings())
-app, socketio = create_app(_deps, RoutingCache(_deps.engine, _deps.settings.nearest_tolerance_m))
+app, socketio = create_app(_deps, RoutingCache.from_settings(_deps.engine, _deps.settings))

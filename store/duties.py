@@ -1,0 +1,93 @@
+"""The responsibility matrix, special zones and the gazetteer in PostGIS; each replaced atomically and
+announced with NOTIFY so that routers in every process reload."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shapely import wkb
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+
+from gis.duties import Rule, UnitInfo, Zone
+
+CHANNEL = "yunguan_areas"  # one channel for everything the router holds
+
+
+def replace_rules(conn: Connection, rules: list[Rule]) -> int:
+    conn.execute(text("DELETE FROM duties"))
+    if rules:
+        conn.execute(text("INSERT INTO duties (name, unit, category, area, zone, priority) "
+                          "VALUES (:name, :unit, :category, :area, :zone, :priority)"),
+                     [{"name": r.name, "unit": r.unit, "category": r.category, "area": r.area, "zone": r.zone,
+                       "priority": r.priority} for r in rules])
+    conn.execute(text("SELECT pg_notify(:c, 'duties')"), {"c": CHANNEL})
+    return len(rules)
+
+
+def replace_zones(conn: Connection, zones: list[Zone]) -> int:
+    conn.execute(text("DELETE FROM zones"))
+    if zones:
+        conn.execute(text(
+            "INSERT INTO zones (code, name, kind, geom) VALUES (:code, :name, :kind, "
+            "ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_GeomFromWKB(:wkb, 4326)), 3)))"),
+            [{"code": z.code, "name": z.name, "kind": z.kind, "wkb": z.geometry.wkb} for z in zones])
+    conn.execute(text("SELECT pg_notify(:c, 'zones')"), {"c": CHANNEL})
+    return len(zones)
+
+
+def load_rules(conn: Connection) -> list[Rule]:
+    return [Rule(r.name, r.unit, r.category, r.area, r.zone, r.priority) for r in conn.execute(
+        text("SELECT name, unit, category, area, zone, priority FROM duties ORDER BY id"))]
+
+
+def load_zones(conn: Connection) -> list[Zone]:
+    return [Zone(r.code, r.name, r.kind, wkb.loads(bytes(r.wkb))) for r in conn.execute(
+        text("SELECT code, name, kind, ST_AsBinary(geom) AS wkb FROM zones ORDER BY code"))]
+
+
+def load_units(conn: Connection) -> list[UnitInfo]:
+    return [UnitInfo(r.code, r.name, r.level, r.kind, r.area_code) for r in conn.execute(
+        text("SELECT code, name, level, kind, area_code FROM units ORDER BY code"))]
+
+
+def default_kinds(conn: Connection) -> dict[str, str]:
+    return dict(conn.execute(text("SELECT code, unit_kind FROM categories WHERE unit_kind IS NOT NULL")).all())
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    kind: str  # road, community, landmark
+    geometry: BaseGeometry  # WGS-84 point or line
+
+
+def replace_places(conn: Connection, places: list[Place]) -> int:
+    conn.execute(text("DELETE FROM places"))
+    if places:
+        conn.execute(text("INSERT INTO places (name, kind, geom) VALUES (:name, :kind, ST_GeomFromWKB(:wkb, 4326))"),
+                     [{"name": p.name, "kind": p.kind, "wkb": p.geometry.wkb} for p in places])
+    return len(places)
+
+
+_GEOCODE = text(
+    "SELECT q.idx, c.name, c.kind, c.score, c.lon, c.lat FROM jsonb_to_recordset(:rows) AS q(idx int, address text) "
+    "CROSS JOIN LATERAL (SELECT p.name, p.kind, word_similarity(p.name, q.address) AS score, "
+    "ST_X(ST_PointOnSurface(p.geom)) AS lon, ST_Y(ST_PointOnSurface(p.geom)) AS lat FROM places p "
+    "WHERE p.name <% q.address ORDER BY word_similarity(p.name, q.address) DESC, length(p.name) DESC, p.id "
+    "LIMIT 5) AS c ORDER BY q.idx, c.score DESC, length(c.name) DESC"
+).bindparams(bindparam("rows", type_=JSONB))
+
+
+def geocode(conn: Connection, addresses: list[tuple[int, str]]) -> dict[int, list[dict]]:
+    """Up to five gazetteer candidates per address, best first: `name` occurs in the address (trigram word
+    similarity, so 人民大街1200号附近 finds 人民大街), with a score in [0, 1] and a WGS-84 point."""
+    out: dict[int, list[dict]] = {}
+    if not addresses:
+        return out
+    rows = conn.execute(_GEOCODE, {"rows": [{"idx": i, "address": a} for i, a in addresses]})
+    for r in rows:
+        out.setdefault(r.idx, []).append({"name": r.name, "kind": r.kind, "score": round(float(r.score), 3),
+                                          "lon": r.lon, "lat": r.lat})
+    return out
