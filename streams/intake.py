@@ -20,7 +20,9 @@ from dispatch.numbers import ticket_number
 from dispatch.taxonomy import Taxonomy
 from gis.crs import to_wgs84
 from gis.duties import Duties
+from gis.geocode import GeocodeDecision, choose
 from gis.router import Placement, Router
+from store.duties import geocode
 from store.loop import LoopContext, publish_events, save
 from store.loop import load as load_ticket
 from store.tickets import (
@@ -98,12 +100,19 @@ _NOWHERE = {"area": {lv: None for lv in ("district", "street", "community", "gri
             "near_border": False, "zone": None}
 
 
-def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext) -> NewTicket:
+def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext, geocoded: GeocodeDecision | None = None) -> NewTicket:
+    """Route from the location, or from a confident gazetteer match of the address (hotline reports);
+    an address that does not place the report leaves it for an operator with the candidates."""
     lon = lat = None
     decision = _NOWHERE
     if envelope.location is not None:
         lon, lat = to_wgs84(envelope.location.lon, envelope.location.lat, envelope.location.crs)
         decision = decide_route(ctx, lon, lat, envelope.category)
+    elif geocoded is not None:
+        if geocoded.place is not None:
+            lon, lat = geocoded.place["lon"], geocoded.place["lat"]
+            decision = decide_route(ctx, lon, lat, envelope.category)
+        decision = {**decision, "geocode": geocoded.explain(envelope.address or "")}
     a = decision["assignee"]
     assignee = Unit(a["code"], a["name"], a["level"]) if a else None
     opening = open_ticket(envelope.category, decision["method"], assignee)
@@ -116,7 +125,8 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext) -> NewTicket:
         lat=lat,
         area=decision["area"],
         assignee=assignee,
-        routing={k: decision[k] for k in ("method", "rule", "hits", "distance_m", "border_m", "near_border", "zone")},
+        routing={k: decision.get(k) for k in ("method", "rule", "hits", "distance_m", "border_m", "near_border",
+                                              "zone", "geocode") if k in decision},
         history=opening.history,
     )
 
@@ -163,7 +173,11 @@ def ingest(
             fresh.append(r)
     if not fresh:
         return []
-    prepared = [prepare_ticket(r.envelope, ctx) for r in fresh]
+    lookups = [(i, r.envelope.address) for i, r in enumerate(fresh)
+               if r.envelope.location is None and r.envelope.address]
+    found = geocode(conn, lookups) if lookups else {}
+    prepared = [prepare_ticket(r.envelope, ctx, choose(found.get(i, [])) if r.envelope.location is None
+                               and r.envelope.address else None) for i, r in enumerate(fresh)]
     plan = plan_merges(conn, fresh, prepared, loop.taxonomy if loop else None)
     day = now.astimezone(ZoneInfo(timezone)).date()
     opening = [i for i, target in enumerate(plan) if target is None]

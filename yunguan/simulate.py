@@ -66,6 +66,7 @@ class Simulator:
         weights = [1.0 / max(d.geometry.area, 1e-4) ** 0.5 for d in districts]
         self.districts = districts
         self.weights = weights
+        self.communities = [a for a in self.areas if a.level == "community"]
         self.hotspots = [self._point_in(self.rng.choices(districts, weights)[0]) for _ in range(6)]
 
     def _point_in(self, area: Area) -> tuple[float, float]:
@@ -110,7 +111,11 @@ class Simulator:
                 g = wgs_gcj((lat, lon))
                 envelope["location"] = {"lon": round(g.lon, 6), "lat": round(g.lat, 6), "crs": "gcj02"}
         elif channel == "hotline":
-            envelope["address"] = f"长春市{self.rng.choice(STREETS)}{self.rng.randint(1, 2000)}号附近"
+            if self.communities and self.rng.random() < 0.5:  # callers name their community more than a road
+                place = self.rng.choice(self.communities).name
+                envelope["address"] = f"{place}{self.rng.choice(['东门', '北门', '3号楼下', '小区门口'])}附近"
+            else:
+                envelope["address"] = f"长春市{self.rng.choice(STREETS)}{self.rng.randint(1, 2000)}号附近"
             envelope["reporter"] = {"name": "市民", "phone": f"13{self.rng.randint(0, 9)}{self.rng.randint(10**7, 10**8 - 1)}"}
             if self.rng.random() < 0.4:
                 envelope["location"] = None  # only an address: waits for geocoding or an operator

@@ -1,0 +1,57 @@
+"""Hotline reports with only an address: a confident gazetteer match routes them, anything else waits with
+the candidates for an operator."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from kafka import KafkaProducer
+from sqlalchemy import text
+
+from gis.geocode import choose
+from tests.helpers import wait_for
+
+
+def test_choose_is_strict():
+    community = {"name": "南关区1街第2社区（合成）", "kind": "community", "score": 1.0, "lon": 125.4, "lat": 43.7}
+    road = {"name": "人民大街", "kind": "road", "score": 1.0, "lon": 125.32, "lat": 43.85}
+    assert choose([community]).place == community
+    assert choose([road]).place is None and "road" in choose([road]).reason
+    assert choose([]).place is None
+    weak = dict(community, score=0.6)
+    assert choose([weak]).place is None
+    twin = dict(community, name="南关区1街第3社区（合成）", score=0.95)
+    assert choose([community, twin]).place is None, "two communities matching about equally is ambiguous"
+
+
+@pytest.mark.integration
+def test_hotline_address_routes_when_the_gazetteer_is_sure(settings, deps, worker, engine):
+    with engine.connect() as conn:
+        community, lon, lat = conn.execute(text(
+            "SELECT p.name, ST_X(p.geom), ST_Y(p.geom) FROM places p WHERE p.kind = 'community' ORDER BY p.id LIMIT 1"
+        )).one()
+        expected_grid = conn.execute(text(
+            "SELECT code FROM areas WHERE level = 'grid' AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+            {"x": lon, "y": lat}).scalar_one()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for rid, address in (("h-community", f"{community}3号楼下，垃圾堆了三天"), ("h-road", "长春市人民大街1200号附近"),
+                         ("h-nothing", "我家门口")):
+        e = {"schema": "report/1", "report_id": rid, "channel": "hotline", "category": "020102",
+             "reported_at": "2026-11-23T09:00:00+08:00", "location": None, "address": address,
+             "reporter": {"name": "市民", "phone": "13912345678"}}
+        producer.send(deps.topics.report("hotline"), key=rid.encode(), value=json.dumps(e, ensure_ascii=False).encode()).get(10)
+    producer.close()
+
+    def tickets():
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT r.report_id, t.status, t.grid_code, t.routing FROM reports r "
+                                     "JOIN tickets t ON t.id = r.ticket_id")).all()
+        return {r.report_id: r for r in rows} if len(rows) == 3 else None
+
+    found = wait_for(tickets, what="three hotline tickets")
+    placed = found["h-community"]
+    assert placed.status == "dispatched" and placed.grid_code == expected_grid
+    assert placed.routing["geocode"]["place"]["name"] == community and placed.routing["method"] in ("contains", "boundary")
+    road = found["h-road"]
+    assert road.status == "pending" and road.routing["geocode"]["candidates"][0]["name"] == "人民大街"
+    assert found["h-nothing"].status == "pending" and found["h-nothing"].routing["geocode"]["candidates"] == []
