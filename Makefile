@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean browser
+.PHONY: demo test install clean browser vendor
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,22 @@ test: $(STAMP) browser
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/yunguan up --no-broker
 	$(VENV)/bin/python -m pytest
+
+# Browser libraries the console serves itself (no CDN): Leaflet and Leaflet.markercluster at the exact
+# versions of web/package-lock.json, from the npm registry, copied with their licences into web/static/vendor/.
+# The copies are committed, so `make demo` and `make test` need no Node.js; run this only to change versions.
+VENDOR := web/static/vendor
+vendor:
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund
+	rm -rf $(VENDOR)/leaflet $(VENDOR)/leaflet.markercluster
+	mkdir -p $(VENDOR)/leaflet/images $(VENDOR)/leaflet.markercluster
+	cp web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css $(VENDOR)/leaflet/
+	cp web/node_modules/leaflet/dist/images/*.png $(VENDOR)/leaflet/images/
+	cp web/node_modules/leaflet/LICENSE $(VENDOR)/leaflet/LICENSE
+	cp web/node_modules/leaflet.markercluster/dist/leaflet.markercluster.js \
+	   web/node_modules/leaflet.markercluster/dist/MarkerCluster.css \
+	   web/node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css $(VENDOR)/leaflet.markercluster/
+	cp web/node_modules/leaflet.markercluster/MIT-LICENCE.txt $(VENDOR)/leaflet.markercluster/LICENSE
 
 clean:
 	rm -rf $(VENV) .yunguan .pytest_cache
