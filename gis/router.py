@@ -118,6 +118,8 @@ class Router:
         return Placement(areas, method, tuple(hits), distance, border)
 
     def _nearest(self, level: str, point: Point) -> tuple[Area, float] | None:
+        if self.nearest_tolerance_m <= 0:  # `nearest` switched off: outside means the operator queue
+            return None
         index = self._levels[level]
         max_deg = self.nearest_tolerance_m / (METRES_PER_DEGREE * max(math.cos(math.radians(point.y)), 0.1))
         found = index.tree.query_nearest(point, max_distance=max_deg, all_matches=True)
