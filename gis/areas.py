@@ -43,8 +43,6 @@ def read_geojson(
     parent_field: str | None = None,
 ) -> list[Area]:
     """Read a FeatureCollection; every feature needs a code and a name. Coordinates become WGS-84."""
-    if level not in LEVELS:
-        raise AreaFileError(f"level must be one of {LEVELS}, got {level!r}")
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -52,10 +50,61 @@ def read_geojson(
     features = data.get("features") if isinstance(data, dict) else None
     if not isinstance(features, list) or not features:
         raise AreaFileError(f"{path}: not a GeoJSON FeatureCollection with features")
+    rows = [(f.get("properties") or {}, f.get("geometry")) for f in features]
+    return _areas(path, rows, level, crs, code_field, name_field, parent_field)
+
+
+def read_shapefile(
+    path: Path,
+    level: str,
+    crs: Crs | str = Crs.WGS84,
+    code_field: str = "code",
+    name_field: str = "name",
+    parent_field: str | None = None,
+) -> list[Area]:
+    """Read a Shapefile (.shp with its .dbf; the .cpg names the text encoding, GBK is common in China)."""
+    import shapefile
+
+    path = Path(path)
+    cpg = path.with_suffix(".cpg")
+    encodings = [cpg.read_text().strip()] if cpg.exists() else ["utf-8", "gbk"]
+    last: Exception | None = None
+    for encoding in encodings:
+        try:
+            with shapefile.Reader(str(path), encoding=encoding) as reader:
+                rows = [(rec.record.as_dict(), rec.shape.__geo_interface__) for rec in reader.iterShapeRecords()]
+            break
+        except UnicodeDecodeError as exc:
+            last = exc
+        except (shapefile.ShapefileException, OSError) as exc:
+            raise AreaFileError(f"{path}: cannot read the Shapefile: {exc}") from None
+    else:
+        raise AreaFileError(f"{path}: attribute text is neither of {encodings}; add a .cpg file ({last})")
+    if not rows:
+        raise AreaFileError(f"{path}: the Shapefile has no shapes")
+    return _areas(path, rows, level, crs, code_field, name_field, parent_field)
+
+
+def read_areas(path: Path, level: str, crs: Crs | str = Crs.WGS84, code_field: str = "code",
+               name_field: str = "name", parent_field: str | None = None) -> list[Area]:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".geojson", ".json"):
+        return read_geojson(path, level, crs, code_field, name_field, parent_field)
+    if suffix == ".shp":
+        return read_shapefile(path, level, crs, code_field, name_field, parent_field)
+    raise AreaFileError(f"{path}: give a GeoJSON (.geojson, .json) or Shapefile (.shp) file")
+
+
+def _areas(path, rows, level, crs, code_field, name_field, parent_field) -> list[Area]:
+    if level not in LEVELS:
+        raise AreaFileError(f"level must be one of {LEVELS}, got {level!r}")
+    try:
+        crs = Crs(crs)
+    except ValueError:
+        raise AreaFileError(f"unknown crs {crs!r}; one of {', '.join(Crs)}") from None
     areas = []
     seen: set[str] = set()
-    for index, feature in enumerate(features):
-        props = feature.get("properties") or {}
+    for index, (props, geometry) in enumerate(rows):
         code = props.get(code_field)
         name = props.get(name_field)
         if not code or not name:
@@ -63,14 +112,18 @@ def read_geojson(
                 f"{path}: feature {index} lacks {code_field!r} or {name_field!r} "
                 f"(properties: {sorted(props)}); choose fields with --code-field/--name-field"
             )
-        code = str(code)
+        code = str(code).strip()
         if code in seen:
             raise AreaFileError(f"{path}: code {code} appears twice")
         seen.add(code)
         try:
-            geom = _as_multipolygon(shape(feature["geometry"]))
+            geom = _as_multipolygon(shape(geometry))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AreaFileError(f"{path}: feature {index} ({code}) has no usable geometry: {exc}") from None
         parent = props.get(parent_field) if parent_field else None
-        areas.append(Area(code, str(name), level, str(parent) if parent else None, geometry_to_wgs84(geom, crs)))
+        try:
+            wgs = geometry_to_wgs84(geom, crs)
+        except ValueError as exc:
+            raise AreaFileError(f"{path}: feature {index} ({code}): {exc}") from None
+        areas.append(Area(code, str(name).strip(), level, str(parent).strip() if parent else None, wgs))
     return areas

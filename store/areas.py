@@ -66,3 +66,33 @@ def district_units(engine: Engine) -> dict[str, Unit]:
             )
         ).all()
     return {r.area_code: Unit(r.code, r.name, r.level) for r in rows}
+
+
+def check_level(conn: Connection, level: str, tolerance_m2: float = 1.0) -> dict:
+    """What a city's GIS team should look at after loading a level: children outside (or without) their
+    parent, overlaps between siblings, and parents not covered by their children. Areas in square metres;
+    slivers under `tolerance_m2` (rounding in the source data) are ignored."""
+    params = {"level": level, "tol": tolerance_m2}
+    orphans = conn.execute(text(
+        "SELECT c.code, c.parent_code FROM areas c LEFT JOIN areas p ON p.code = c.parent_code "
+        "WHERE c.level = :level AND c.parent_code IS NOT NULL AND p.code IS NULL ORDER BY c.code"), params).all()
+    outside = conn.execute(text(
+        "SELECT c.code, round(ST_Area(ST_Difference(c.geom, p.geom)::geography)::numeric, 1) AS m2 "
+        "FROM areas c JOIN areas p ON p.code = c.parent_code WHERE c.level = :level "
+        "AND ST_Area(ST_Difference(c.geom, p.geom)::geography) > :tol ORDER BY c.code"), params).all()
+    overlaps = conn.execute(text(
+        "SELECT a.code AS a, b.code AS b, round(ST_Area(ST_Intersection(a.geom, b.geom)::geography)::numeric, 1) AS m2 "
+        "FROM areas a JOIN areas b ON a.level = b.level AND a.code < b.code "
+        "AND coalesce(a.parent_code, '') = coalesce(b.parent_code, '') AND a.geom && b.geom "
+        "AND ST_Intersects(a.geom, b.geom) WHERE a.level = :level "
+        "AND ST_Area(ST_Intersection(a.geom, b.geom)::geography) > :tol ORDER BY a.code, b.code"), params).all()
+    gaps = conn.execute(text(
+        "SELECT p.code, round(ST_Area(ST_Difference(p.geom, ST_Union(c.geom))::geography)::numeric, 1) AS m2 "
+        "FROM areas p JOIN areas c ON c.parent_code = p.code AND c.level = :level GROUP BY p.code, p.geom "
+        "HAVING ST_Area(ST_Difference(p.geom, ST_Union(c.geom))::geography) > :tol ORDER BY p.code"), params).all()
+    return {
+        "missing_parent": [{"code": r.code, "parent": r.parent_code} for r in orphans],
+        "outside_parent": [{"code": r.code, "m2": float(r.m2)} for r in outside],
+        "overlaps": [{"a": r.a, "b": r.b, "m2": float(r.m2)} for r in overlaps],
+        "gaps": [{"parent": r.code, "m2": float(r.m2)} for r in gaps],
+    }

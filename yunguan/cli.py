@@ -80,24 +80,134 @@ def cmd_topics_create(settings: Settings, args) -> int:
 
 
 def cmd_areas_load(settings: Settings, args) -> int:
-    from gis.areas import AreaFileError, read_geojson
-    from store.areas import replace_level
+    from gis.areas import AreaFileError, read_areas
+    from store.areas import check_level, replace_level
     from store.db import make_engine
 
-    path = Path(args.path)
-    if path.suffix.lower() not in {".geojson", ".json"}:
-        raise UsageError(f"{path}: only GeoJSON (.geojson/.json) is read so far")
     try:
-        areas = read_geojson(path, args.level, args.crs, args.code_field, args.name_field, args.parent_field)
+        areas = read_areas(Path(args.path), args.level, args.crs, args.code_field, args.name_field, args.parent_field)
     except AreaFileError as exc:
         raise UsageError(str(exc)) from None
     engine = make_engine(settings.database_url)
     try:
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # the old level stays visible to every reader until this commits
             count = replace_level(conn, args.level, areas)
+            report = check_level(conn, args.level)
     finally:
         engine.dispose()
-    say(json.dumps({"level": args.level, "loaded": count, "crs": args.crs}, ensure_ascii=False))
+    print(json.dumps({"level": args.level, "loaded": count, "crs": args.crs, **report}, ensure_ascii=False))
+    problems = sum(len(v) for v in report.values())
+    if problems:
+        say(f"areas: loaded, but {problems} problem(s) to look at (missing or exceeded parents, overlaps, gaps)",
+            err=True)
+    return 0
+
+
+def _read_rules(path: Path):
+    from gis.duties import RuleError, parse_rules
+
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            rows = data.get("rules") if isinstance(data, dict) else None
+            if not isinstance(rows, list):
+                raise UsageError(f"{path}: a YAML matrix needs a list under `rules:`")
+        elif path.suffix.lower() == ".csv":
+            import csv
+
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                rows = list(csv.DictReader(f))
+        else:
+            raise UsageError(f"{path}: give a .yaml or .csv matrix")
+        return parse_rules(rows)
+    except (OSError, RuleError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def cmd_duties_load(settings: Settings, args) -> int:
+    import yaml
+    from sqlalchemy import text
+
+    from store.db import make_engine
+    from store.duties import replace_rules
+
+    path = Path(args.path)
+    try:
+        rules = _read_rules(path)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {exc}") from None
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            units = {r[0] for r in conn.execute(text("SELECT code FROM units"))}
+            unknown = [f"{r.name} → {r.unit}" for r in rules
+                       if ":" not in r.unit and r.unit != "street_office" and r.unit not in units]
+            if unknown:
+                raise UsageError(f"{path}: rule(s) name units that do not exist: {'; '.join(unknown)}")
+            count = replace_rules(conn, rules)
+    finally:
+        engine.dispose()
+    say(json.dumps({"rules": count}, ensure_ascii=False))
+    return 0
+
+
+def _features(path: Path, crs: str) -> list[tuple[dict, object]]:
+    from shapely.geometry import shape
+
+    from gis.crs import geometry_to_wgs84
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        features = data["features"]
+        return [(f.get("properties") or {}, geometry_to_wgs84(shape(f["geometry"]), crs)) for f in features]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"{path}: not a usable GeoJSON FeatureCollection: {exc}") from None
+
+
+def cmd_zones_load(settings: Settings, args) -> int:
+    from shapely.geometry import MultiPolygon
+
+    from gis.duties import ZONE_KINDS, Zone
+    from store.db import make_engine
+    from store.duties import replace_zones
+
+    zones = []
+    for i, (props, geom) in enumerate(_features(Path(args.path), args.crs)):
+        kind = props.get("kind")
+        if not props.get("code") or not props.get("name") or kind not in ZONE_KINDS:
+            raise UsageError(f"{args.path}: feature {i} needs code, name and kind (one of {', '.join(ZONE_KINDS)})")
+        if geom.geom_type in ("LineString", "MultiLineString"):  # a road or a railway: its corridor
+            geom = geom.buffer(args.buffer_m / 80_000, cap_style="flat")
+        polys = getattr(geom, "geoms", [geom])
+        zones.append(Zone(str(props["code"]), str(props["name"]), kind, MultiPolygon(list(polys))))
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            count = replace_zones(conn, zones)
+    finally:
+        engine.dispose()
+    say(json.dumps({"zones": count}, ensure_ascii=False))
+    return 0
+
+
+def cmd_places_load(settings: Settings, args) -> int:
+    from store.db import make_engine
+    from store.duties import Place, replace_places
+
+    places = []
+    for i, (props, geom) in enumerate(_features(Path(args.path), args.crs)):
+        if not props.get("name") or props.get("kind") not in ("road", "community", "landmark"):
+            raise UsageError(f"{args.path}: feature {i} needs name and kind (road, community or landmark)")
+        places.append(Place(str(props["name"]), props["kind"], geom))
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            count = replace_places(conn, places)
+    finally:
+        engine.dispose()
+    say(json.dumps({"places": count}, ensure_ascii=False))
     return 0
 
 
@@ -522,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_parser("create", help="create the contract's topics").set_defaults(func=cmd_topics_create)
 
     areas = sub.add_parser("areas", help="administrative areas").add_subparsers(dest="areas_command", required=True)
-    load = areas.add_parser("load", help="load or replace a level of areas from GeoJSON")
+    load = areas.add_parser("load", help="load or replace a level of areas from GeoJSON or Shapefile")
     load.add_argument("path")
     load.add_argument("--level", required=True, choices=["district", "street", "community", "grid"])
     load.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
@@ -530,6 +640,27 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--name-field", default="name")
     load.add_argument("--parent-field", default=None)
     load.set_defaults(func=cmd_areas_load)
+
+    duties = sub.add_parser("duties", help="the responsibility matrix (权责清单)").add_subparsers(
+        dest="duties_command", required=True)
+    duties_load = duties.add_parser("load", help="replace the matrix from YAML (rules:) or CSV")
+    duties_load.add_argument("path")
+    duties_load.set_defaults(func=cmd_duties_load)
+
+    zones = sub.add_parser("zones", help="special zones: parks, campuses, railway land, trunk roads").add_subparsers(
+        dest="zones_command", required=True)
+    zones_load = zones.add_parser("load", help="replace the zones from GeoJSON (code, name, kind)")
+    zones_load.add_argument("path")
+    zones_load.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
+    zones_load.add_argument("--buffer-m", type=float, default=30.0, help="corridor width each side of a line")
+    zones_load.set_defaults(func=cmd_zones_load)
+
+    places = sub.add_parser("places", help="the gazetteer for geocoding addresses").add_subparsers(
+        dest="places_command", required=True)
+    places_load = places.add_parser("load", help="replace the gazetteer from GeoJSON (name, kind)")
+    places_load.add_argument("path")
+    places_load.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
+    places_load.set_defaults(func=cmd_places_load)
 
     route = sub.add_parser("route", help="print routing decisions as JSON")
     route.add_argument("--lon", type=float)
