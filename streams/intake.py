@@ -64,7 +64,16 @@ def _area_json(placement: Placement) -> dict:
 def decide_route(ctx: RoutingContext, lon: float, lat: float, category: str | None = None) -> dict:
     """The routing decision of the contract: areas per level, the unit, the rule and the method, and why:
     the polygons hit, the distance to the district border (flagged when close), the special zone."""
-    placement = ctx.router.place(lon, lat)
+    return decision_for(ctx, ctx.router.place(lon, lat), lon, lat, category)
+
+
+def decide_routes(ctx: RoutingContext, rows: list[tuple[float, float, str | None]]) -> list[dict]:
+    """`decide_route` for many points at once (bulk routing): the placements are computed as one batch."""
+    placements = ctx.router.place_many([(lon, lat) for lon, lat, _ in rows])
+    return [decision_for(ctx, p, lon, lat, category) for p, (lon, lat, category) in zip(placements, rows, strict=True)]
+
+
+def decision_for(ctx: RoutingContext, placement: Placement, lon: float, lat: float, category: str | None) -> dict:
     assignee = None
     rule = None
     zone = None

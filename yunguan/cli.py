@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import itertools
 import json
 import logging
 import os
@@ -214,7 +215,7 @@ def cmd_places_load(settings: Settings, args) -> int:
 def cmd_route(settings: Settings, args) -> int:
     from gis.crs import OutsideChina, to_wgs84
     from store.db import make_engine
-    from streams.intake import decide_route
+    from streams.intake import decide_route, decide_routes
     from streams.routing import RoutingCache
 
     if args.input is None and (args.lon is None or args.lat is None):
@@ -239,13 +240,21 @@ def cmd_route(settings: Settings, args) -> int:
         reader = csv.DictReader(stream)
         if not reader.fieldnames or not {"lon", "lat"} <= set(reader.fieldnames):
             raise UsageError("the CSV needs a header with lon,lat[,crs][,category]")
-        for line_no, row in enumerate(reader, start=2):
-            try:
-                lon, lat = to_wgs84(float(row["lon"]), float(row["lat"]), row.get("crs") or args.crs)
-                decision = decide_route(ctx, lon, lat, row.get("category") or args.category)
-            except (ValueError, OutsideChina) as exc:
-                decision = {"error": {"line": line_no, "message": str(exc)}}
-            out.write(json.dumps(decision, ensure_ascii=False) + "\n")
+        while True:  # in chunks: the placements of a chunk are computed together (Router.place_many)
+            chunk = list(itertools.islice(reader, 10_000))
+            if not chunk:
+                break
+            rows, decisions = [], []
+            for line_no, row in enumerate(chunk, start=reader.line_num - len(chunk) + 1):
+                try:
+                    lon, lat = to_wgs84(float(row["lon"]), float(row["lat"]), row.get("crs") or args.crs)
+                    rows.append((lon, lat, row.get("category") or args.category))
+                    decisions.append(None)
+                except (ValueError, TypeError, OutsideChina) as exc:
+                    decisions.append({"error": {"line": line_no, "message": str(exc)}})
+            routed = iter(decide_routes(ctx, rows))
+            out.write("".join(json.dumps(d if d is not None else next(routed), ensure_ascii=False) + "\n"
+                              for d in decisions))
     return 0
 
 
