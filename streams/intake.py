@@ -109,14 +109,16 @@ _NOWHERE = {"area": {lv: None for lv in ("district", "street", "community", "gri
             "near_border": False, "zone": None}
 
 
-def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext, geocoded: GeocodeDecision | None = None) -> NewTicket:
+def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext, geocoded: GeocodeDecision | None = None,
+                   routed: dict | None = None) -> NewTicket:
     """Route from the location, or from a confident gazetteer match of the address (hotline reports);
-    an address that does not place the report leaves it for an operator with the candidates."""
+    an address that does not place the report leaves it for an operator with the candidates. `routed`: the
+    decision for the location when the caller already made it for a whole batch."""
     lon = lat = None
     decision = _NOWHERE
     if envelope.location is not None:
         lon, lat = to_wgs84(envelope.location.lon, envelope.location.lat, envelope.location.crs)
-        decision = decide_route(ctx, lon, lat, envelope.category)
+        decision = routed if routed is not None else decide_route(ctx, lon, lat, envelope.category)
     elif geocoded is not None:
         if geocoded.place is not None:
             lon, lat = geocoded.place["lon"], geocoded.place["lat"]
@@ -185,8 +187,12 @@ def ingest(
     lookups = [(i, r.envelope.address) for i, r in enumerate(fresh)
                if r.envelope.location is None and r.envelope.address]
     found = geocode(conn, lookups) if lookups else {}
+    located = [i for i, r in enumerate(fresh) if r.envelope.location is not None]
+    points = [(*to_wgs84(fresh[i].envelope.location.lon, fresh[i].envelope.location.lat,
+                         fresh[i].envelope.location.crs), fresh[i].envelope.category) for i in located]
+    routed = dict(zip(located, decide_routes(ctx, points), strict=True))  # one vectorized placement per batch
     prepared = [prepare_ticket(r.envelope, ctx, choose(found.get(i, [])) if r.envelope.location is None
-                               and r.envelope.address else None) for i, r in enumerate(fresh)]
+                               and r.envelope.address else None, routed.get(i)) for i, r in enumerate(fresh)]
     plan = plan_merges(conn, fresh, prepared, loop.taxonomy if loop else None)
     day = now.astimezone(ZoneInfo(timezone)).date()
     opening = [i for i, target in enumerate(plan) if target is None]
