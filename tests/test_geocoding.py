@@ -55,3 +55,36 @@ def test_hotline_address_routes_when_the_gazetteer_is_sure(settings, deps, worke
     road = found["h-road"]
     assert road.status == "pending" and road.routing["geocode"]["candidates"][0]["name"] == "人民大街"
     assert found["h-nothing"].status == "pending" and found["h-nothing"].routing["geocode"]["candidates"] == []
+
+
+@pytest.mark.integration
+def test_a_new_matrix_reaches_the_running_worker_without_a_restart(settings, deps, worker, engine):
+    """NOTIFY on replace: the next report is routed by the new rule (then the demo matrix is restored)."""
+    from gis.duties import Rule
+    from store.duties import load_rules, replace_rules
+
+    def send(rid: str) -> None:
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        e = {"schema": "report/1", "report_id": rid, "channel": "grid", "category": "020102",
+             "reported_at": "2026-11-23T09:00:00+08:00", "location": {"lon": 125.4388 + len(rid) * 0.002,
+                                                                      "lat": 43.7126, "crs": "wgs84"}}
+        producer.send(deps.topics.report("grid"), key=rid.encode(), value=json.dumps(e).encode()).get(10)
+        producer.close()
+
+    def rule_of(rid: str):
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT t.routing ->> 'rule', t.assignee_code FROM reports r "
+                                     "JOIN tickets t ON t.id = r.ticket_id WHERE r.report_id = :r"), {"r": rid}).first()
+
+    send("before")
+    assert wait_for(lambda: rule_of("before"), what="the first ticket")[1] == "220102-SANITATION"
+    with engine.begin() as conn:
+        saved = load_rules(conn)
+        replace_rules(conn, [Rule("南关区一律交区中心（测试）", "220102-CMD", area="220102", priority=999)])
+    try:
+        send("after-change")
+        routed = wait_for(lambda: rule_of("after-change"), what="the second ticket")
+        assert routed == ("南关区一律交区中心（测试）", "220102-CMD")
+    finally:
+        with engine.begin() as conn:
+            replace_rules(conn, saved)
