@@ -568,7 +568,8 @@ def cmd_demo(settings: Settings, args) -> int:
     from store.db import make_engine
     from yunguan.demo import load_demo_data
 
-    cmd_up(settings, argparse.Namespace(no_broker=False))
+    # Loading data needs only the database: --data-only never starts a broker it would leave running.
+    cmd_up(settings, argparse.Namespace(no_broker=args.data_only))
     engine = make_engine(settings.database_url)
     try:
         accounts = load_demo_data(engine, say)
