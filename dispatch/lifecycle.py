@@ -132,6 +132,9 @@ class TicketState:
     escalation_level: int = 0
     warned: frozenset[ClockKind] = frozenset()
     preregistered: bool = False
+    # Routed within the border watch distance of a district border (属地不符 risk): the command centre
+    # confirms the area with one click, or reassigns; either settles it.
+    border_check: bool = False
 
     @property
     def current(self) -> Assignment | None:
@@ -212,7 +215,8 @@ UNIT_REQUIRED = frozenset({Action.DISPATCH, Action.REASSIGN, Action.ADD_ASSIST})
 
 
 def opened(ticket_no: str, status: Status, at: datetime, *, category: str | None = None, grid: str | None = None,
-           assignee: str | None = None, priority: Priority = Priority.NORMAL) -> TicketState:
+           assignee: str | None = None, priority: Priority = Priority.NORMAL,
+           border_check: bool = False) -> TicketState:
     """The state of a ticket the worker has just opened (`dispatch.intake.open_ticket` decides `status`):
     version 1, and when it was dispatched at once, the assignee's first turn with its clocks started `at`."""
     turns: tuple[Assignment, ...] = ()
@@ -220,7 +224,8 @@ def opened(ticket_no: str, status: Status, at: datetime, *, category: str | None
         if assignee is None:
             raise ValueError("a dispatched ticket needs its assignee")
         turns = (Assignment(unit=assignee, dispatched_at=at, clock_started=at),)
-    return TicketState(ticket_no, status, 1, category=category, priority=priority, grid=grid, assignments=turns)
+    return TicketState(ticket_no, status, 1, category=category, priority=priority, grid=grid, assignments=turns,
+                       border_check=border_check)
 
 
 def allowed_actions(ticket: TicketState, actor: Actor) -> tuple[Action, ...]:
@@ -307,6 +312,8 @@ def _guard(ticket: TicketState, action: Action, party: Party, actor: Actor) -> D
         return TransitionNotAllowed("an extension request is already waiting for the 值班长")
     if action is Action.DENY_EXTENSION and ticket.extension_request is None:
         return TransitionNotAllowed("there is no extension request to deny")
+    if action is Action.CONFIRM_AREA and not ticket.border_check:
+        return TransitionNotAllowed("this ticket's area needs no confirmation (not routed near a border, or settled)")
     if action is Action.ESCALATE and ticket.escalation_level >= MAX_ESCALATION_LEVEL:
         return TransitionNotAllowed("already escalated to the city command centre, the top of the ladder")
     return None
@@ -433,6 +440,8 @@ def _dispatch(ticket, command, party, actor, now):
     changes = _fresh_turn(ticket, ticket.assignments, command.to_unit, now)
     changes["disputes"] = _close_dispute(ticket, now, arbitrated=arbitration)
     changes["arbitrated"] = ticket.arbitrated or arbitration
+    if party is not Party.SYSTEM:  # an operator choosing the unit settles the area question
+        changes["border_check"] = False
     turn = changes["assignments"][-1]
     return dataclasses.replace(ticket, **changes), {
         "to_unit": command.to_unit, "arbitration": arbitration or None,
@@ -440,9 +449,14 @@ def _dispatch(ticket, command, party, actor, now):
     }
 
 
+def _confirm_area(ticket, command, party, actor, now):
+    return dataclasses.replace(ticket, border_check=False), {}
+
+
 def _reassign(ticket, command, party, actor, now):
     ended = _end_current(ticket, now, AssignmentEnd.REASSIGNED)
     changes = _fresh_turn(ticket, ended, command.to_unit, now)
+    changes["border_check"] = False  # choosing the unit settles the area question too
     return dataclasses.replace(ticket, **changes), {
         "from_unit": ticket.lead, "to_unit": command.to_unit,
         "dropped_assists": ",".join(ticket.assist_units) or None,
@@ -575,4 +589,5 @@ _EFFECTS = {
     Action.COMMENT: _nothing,
     Action.WARN: _warn,
     Action.SPLIT: _nothing,
+    Action.CONFIRM_AREA: _confirm_area,
 }

@@ -16,7 +16,7 @@ from dispatch.model import Status
 
 
 class Action(StrEnum):
-    """Contract §5 actions, plus five extensions marked below (the contract allows additions)."""
+    """Contract §5 actions, plus six extensions marked below (the contract allows additions)."""
 
     REGISTER = "register"  # 立案
     REJECT = "reject"  # 不予立案
@@ -39,6 +39,7 @@ class Action(StrEnum):
     RESUME = "resume"  # 恢复: an extension ran out (system) or the case is taken up again
     WARN = "warn"  # 黄灯预警, sent once per clock by the deadline pass
     SPLIT = "split"  # 拆分: an operator takes a wrongly merged report out into a ticket of its own
+    CONFIRM_AREA = "confirm_area"  # 属地确认: an operator confirms the area of a ticket routed near a border
 
 
 class Previous:
@@ -113,6 +114,7 @@ def _rows() -> Iterator[Transition]:
         yield row(source, A.COMMENT, None, EVERYONE)
         if source not in (S.CLOSED, S.REJECTED):
             yield row(source, A.SPLIT, None, DESK)
+            yield row(source, A.CONFIRM_AREA, None, DESK)
 
 
 TRANSITIONS: tuple[Transition, ...] = tuple(_rows())

@@ -164,7 +164,8 @@ _EVENTS = text(
     "'lat', ST_Y(t.location)) END, "
     "'deadline', to_char(t.deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
     "'escalation_level', t.escalation_level, 'actor', CAST(:actor AS text), 'deadline_state', t.deadline_state, "
-    "'report_count', t.report_count, 'assists', to_jsonb(t.assist_codes)) "
+    "'report_count', t.report_count, 'assists', to_jsonb(t.assist_codes), "
+    "'border_check', coalesce((t.loop->>'border_check')::boolean, false)) "
     "FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code WHERE t.id = ANY(:ids) ORDER BY t.id"
 )
 

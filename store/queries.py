@@ -25,6 +25,7 @@ _TICKET_SELECT = """
 SELECT t.id, t.ticket_no, t.status, t.version, t.category, t.description, t.address, t.area,
        t.routing, t.deadline, t.escalation_level, t.created_at, t.updated_at, t.deadline_state,
        t.report_count, t.assist_codes, t.priority, t.grid_code,
+       coalesce((t.loop->>'border_check')::boolean, false) AS border_check,
        ST_X(t.location) AS lon, ST_Y(t.location) AS lat,
        u.code AS unit_code, u.name AS unit_name, u.level AS unit_level
 FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code
@@ -51,6 +52,7 @@ def _ticket_dict(row) -> dict[str, Any]:
         "report_count": row.report_count,
         "assists": list(row.assist_codes or ()),
         "priority": row.priority,
+        "border_check": row.border_check,
     }
 
 
@@ -79,10 +81,17 @@ def _scope_sql(scope: TicketScope, params: dict) -> str:
 def list_tickets(
     conn: Connection, scope: TicketScope, *, status: str | None = None, unit: str | None = None,
     district: str | None = None, since: datetime | None = None, limit: int = 50, cursor: int | None = None,
+    deadline_state: str | None = None, border_check: bool | None = None,
 ) -> tuple[list[dict], int | None]:
     """Newest first; the cursor is the id of the last ticket of the previous page."""
     params: dict[str, Any] = {"limit": limit + 1}
     where = [_scope_sql(scope, params)]
+    if deadline_state:
+        where.append("t.deadline_state = :deadline_state")
+        params["deadline_state"] = deadline_state
+    if border_check is not None:
+        where.append("coalesce((t.loop->>'border_check')::boolean, false) = :border_check")
+        params["border_check"] = border_check
     if status:
         where.append("t.status = :status")
         params["status"] = status

@@ -137,6 +137,7 @@ def ticket_event(ticket_no: str, ticket: NewTicket, event: str, at: datetime, ac
         "deadline_state": ticket.deadline_state,
         "report_count": 1,
         "assists": [],
+        "border_check": bool((ticket.routing or {}).get("near_border")),
     }
 
 

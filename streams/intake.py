@@ -149,7 +149,8 @@ def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetim
     computes each once per batch (working-time arithmetic is the costly part)."""
     grid = (ticket.area.get("grid") or {}).get("code")
     state = opened(ticket_no, ticket.status, now, category=ticket.category, grid=grid,
-                   assignee=ticket.assignee.code if ticket.assignee else None)
+                   assignee=ticket.assignee.code if ticket.assignee else None,
+                   border_check=bool((ticket.routing or {}).get("near_border")))
     key = (ticket.category, ticket.status)
     clocks = memo.get(key) if memo is not None else None
     if clocks is None:

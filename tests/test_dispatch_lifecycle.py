@@ -96,6 +96,7 @@ def _spec() -> dict[tuple[Status, Action, Party], object]:
         add(status, Action.COMMENT, list(Party), "=")
         if status not in (Status.CLOSED, Status.REJECTED):
             add(status, Action.SPLIT, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN], "=")
+            add(status, Action.CONFIRM_AREA, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN], "=")
     return spec
 
 
@@ -192,6 +193,8 @@ def _ticket_for(status: Status, action: Action) -> TicketState:
     if action is Action.DENY_EXTENSION and status in (Status.ACKNOWLEDGED, Status.REOPENED):  # needs a request
         ticket = apply(ticket, Command("request_extension", ticket.version, note="材料未到", minutes=60), U1,
                        T0 + timedelta(days=1)).ticket
+    if action is Action.CONFIRM_AREA:  # only a ticket routed near a border has an area to confirm
+        ticket = dataclasses.replace(ticket, border_check=True)
     return ticket
 
 
@@ -520,6 +523,20 @@ def test_a_ticket_opened_by_auto_dispatch_starts_its_clocks_at_once():
     assert opened("CC2", Status.PENDING, T0).lead is None
     with pytest.raises(ValueError):
         opened("CC3", Status.DISPATCHED, T0)
+
+
+def test_a_near_border_ticket_is_confirmed_once_and_reassigning_settles_it_too():
+    ticket = opened("T-B", Status.DISPATCHED, T0, category="020102", assignee="U1", border_check=True)
+    assert Action.CONFIRM_AREA in allowed_actions(ticket, OPERATOR)
+    assert Action.CONFIRM_AREA not in allowed_actions(ticket, U1)
+    confirmed = apply(ticket, Command("confirm_area", 1), OPERATOR, T0).ticket
+    assert confirmed.border_check is False and confirmed.status is Status.DISPATCHED and confirmed.lead == "U1"
+    with pytest.raises(TransitionNotAllowed):
+        apply(confirmed, Command("confirm_area", 2), OPERATOR, T0)
+    moved = apply(ticket, Command("reassign", 1, note="属地为邻区", to_unit="U2"), DUTY, T0).ticket
+    assert moved.border_check is False and Action.CONFIRM_AREA not in allowed_actions(moved, OPERATOR)
+    assert load(dump(ticket)).border_check is True
+    assert opened("T-C", Status.PENDING, T0).border_check is False
 
 
 def test_notes_are_stored_trimmed():

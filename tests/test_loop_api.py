@@ -55,9 +55,13 @@ def people(server, make_user):
     return {name: Client(base, name) for name in ("duty", "clerk", "nanguan", "chaoyang")}
 
 
-def _new_ticket(base: str, category: str = "020102", east_m: float = 0.0) -> str:
+# In 南关区, about 10 m from its border with 朝阳区 (inside the default 30 m border watch)
+NEAR_BORDER = {"lon": 125.349417, "lat": 43.712890, "crs": "wgs84"}
+
+
+def _new_ticket(base: str, category: str = "020102", east_m: float = 0.0, location: dict | None = None) -> str:
     report_id = f"loop-{uuid.uuid4().hex[:10]}"
-    location = dict(NANGUAN, lon=NANGUAN["lon"] + east_m / 80_000)  # ~80 km per degree of longitude here
+    location = location or dict(NANGUAN, lon=NANGUAN["lon"] + east_m / 80_000)  # ~80 km per degree here
     r = requests.post(f"{base}/api/v1/reports", timeout=10, json={
         "report_id": report_id, "category": category, "description": "路边垃圾堆放", "location": location})
     assert r.status_code == 202, r.text
@@ -94,6 +98,35 @@ def test_the_whole_loop_with_409_403_and_422(server, worker, people):
     actions = [h["action"] for h in closed["history"]]
     assert actions == ["register", "dispatch", "acknowledge", "handle", "verify", "close"]
     assert closed["history"][3]["note"] == "已清运，地面见本色" and closed["history"][3]["actor"] == "nanguan"
+
+
+def test_a_ticket_near_a_district_border_is_flagged_and_confirmed_with_one_click(server, worker, people):
+    base, _ = server
+    inside = _new_ticket(base)
+    assert people["duty"].ticket(inside).json()["border_check"] is False
+    no = _new_ticket(base, location=NEAR_BORDER)
+    t = people["duty"].ticket(no).json()
+    assert t["border_check"] is True and t["routing"]["near_border"] is True
+    assert 0 < t["routing"]["border_m"] < 30 and t["assignee"]["code"] == NANGUAN_UNIT
+    assert "confirm_area" in t["actions"]
+    assert "confirm_area" not in people["nanguan"].ticket(no).json()["actions"]  # the centre's decision
+    flagged = requests.get(f"{base}/api/v1/tickets", params={"border_check": "true", "limit": 500},
+                           headers=people["duty"].headers, timeout=10).json()["items"]
+    assert no in {x["ticket_no"] for x in flagged} and inside not in {x["ticket_no"] for x in flagged}
+    bad = requests.get(f"{base}/api/v1/tickets", params={"border_check": "maybe"}, headers=people["duty"].headers,
+                       timeout=10)
+    assert bad.status_code == 400 and "border_check" in bad.json()["error"]["fields"]
+
+    confirmed = people["clerk"].ok(no, "confirm_area")  # one click: no fields
+    assert confirmed["border_check"] is False and confirmed["status"] == "dispatched"
+    assert confirmed["history"][-1]["action"] == "confirm_area" and confirmed["history"][-1]["actor"] == "clerk"
+    again = people["clerk"].act(no, "confirm_area", confirmed["version"])
+    assert again.status_code == 422 and "confirm_area" not in again.json()["error"]["allowed"]
+
+    # Reassigning to the neighbour settles the question as well.
+    other = _new_ticket(base, location=NEAR_BORDER)
+    moved = people["duty"].ok(other, "reassign", to_unit=CHAOYANG_UNIT, note="属地为朝阳区")
+    assert moved["border_check"] is False and moved["assignee"]["code"] == CHAOYANG_UNIT
 
 
 def test_return_redispatch_and_final_arbitration(server, worker, people):

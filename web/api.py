@@ -206,6 +206,25 @@ def _int_arg(name: str, default: int | None, low: int = 1, high: int = 500) -> i
     return value
 
 
+def _choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in choices:
+        raise ApiError(400, "invalid_query", f"{name} must be one of {', '.join(choices)}",
+                       {name: f"must be one of {', '.join(choices)}"})
+    return value
+
+
+def _bool_arg(name: str) -> bool | None:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return None
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise ApiError(400, "invalid_query", f"{name} must be true or false", {name: "must be true or false"})
+
+
 @bp.get("/tickets")
 @require_roles(*STAFF_ROLES)
 def list_tickets():
@@ -223,6 +242,8 @@ def list_tickets():
             conn, scope_of(current_user()), status=request.args.get("status") or None,
             unit=request.args.get("unit") or None, district=request.args.get("district") or None,
             since=since_dt, limit=_int_arg("limit", 50), cursor=_int_arg("cursor", None, 1, 2**62),
+            deadline_state=_choice_arg("deadline_state", ("green", "yellow", "red")),
+            border_check=_bool_arg("border_check"),
         )
     return jsonify({"items": items, "next_cursor": str(next_cursor) if next_cursor else None})
 

@@ -25,7 +25,7 @@
     approve_extension: ["批准延期", "approve extension"], deny_extension: ["不批准延期", "deny extension"],
     reassign: ["改派", "reassign"], add_assist: ["增加协办", "add assisting unit"], comment: ["备注", "comment"],
     preregister: ["受理", "pre-register"], resume: ["恢复", "resume"], warn: ["预警", "warning"],
-    split: ["拆分", "split"], merge: ["合并", "merged"],
+    split: ["拆分", "split"], merge: ["合并", "merged"], confirm_area: ["确认属地", "area confirmed"],
   };
   const SEVERITY = {
     red: ["超时", "Overdue"], yellow: ["临期", "Due soon"], green: ["正常", "On time"],
@@ -390,7 +390,7 @@
   function listRow(t, now) {
     const dl = deadlineLabel(t, now);
     const fresh = t._fresh && now - t._fresh < FRESH_MS;
-    const sig = [t.version, t._sev, dl ? dl.text : "", fresh, categories.size, drawerNo === t.ticket_no].join("|");
+    const sig = [t.version, t._sev, dl ? dl.text : "", fresh, !!t.border_check, categories.size, drawerNo === t.ticket_no].join("|");
     const cached = rowCache.get(t.ticket_no);
     if (cached && cached.sig === sig) return cached.tr;
     const tr = el("tr", "sev-" + t._sev + (fresh ? " fresh" : "") + (drawerNo === t.ticket_no ? " selected" : ""));
@@ -409,7 +409,13 @@
     const cat = el("td", null, categoryName(t.category));
     cat.title = str(t.category);
     add(tr, cat);
-    add(tr, el("td", null, districtName(t)));
+    const dist = el("td", null, districtName(t));
+    if (t.border_check) {
+      const chip = el("span", "chip border", "临界 border");
+      chip.title = "靠近区界，请确认属地 Routed near a district border: confirm the area";
+      add(dist, " ", chip);
+    }
+    add(tr, dist);
     const u = el("td", "unit", unitShort(t.assignee));
     u.title = unitName(t.assignee);
     add(tr, u);
@@ -472,6 +478,7 @@
     const m = ROUTING_METHOD[r.method] || [str(r.method), str(r.method)];
     add(div, el("span", "label", "定位 Routing: "), bi(m));
     if (r.distance_m !== null && r.distance_m !== undefined) add(div, " · " + Math.round(r.distance_m) + " m");
+    if (r.border_m !== null && r.border_m !== undefined) add(div, " · 距区界 to district border: " + Math.round(r.border_m) + " m");
     const hits = Array.isArray(r.hits) ? r.hits : [];
     add(div, " · 命中 hits: " + (hits.length ? hits.map(function (c) { return areaNames.get(c) || c; }).join("、") : "无 none"));
     const cands = candidatesOf(r);
@@ -888,6 +895,9 @@
       const r = section(["定位说明", "Routing"]);
       add(r, routingLine(t.routing, "d-routing"));
       if (t.routing.rule) add(r, el("div", "muted", "规则 Rule: " + t.routing.rule));
+      if (t.border_check) {
+        add(r, el("div", "chip border", "靠近区界，待确认属地：确认或改派 Near a district border: confirm the area or reassign"));
+      }
       parts.push(r);
     }
 
@@ -1030,6 +1040,7 @@
     { action: "reject", label: ["不予立案", "Reject"], cls: "danger", needs: ["note"] },
     { action: "close", label: ["结案", "Close"], cls: "primary", needs: [] },
     { action: "comment", label: ["备注催办", "Comment"], needs: ["note"] },
+    { action: "confirm_area", label: ["确认属地", "Confirm area"], cls: "primary", needs: [] },
   ];
 
   function allowedActions(t) {
