@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import shapely
@@ -30,7 +31,7 @@ from sqlalchemy import text
 from config import load_settings
 from gis.areas import Area
 from gis.router import Router
-from store.areas import replace_level
+from store.areas import SINCE_EVER, replace_level
 from store.db import make_engine, with_database
 from store.migrate import upgrade
 from yunguan.services import drop_database, ensure_postgres
@@ -125,7 +126,7 @@ def postgis_loop(engine, areas: list[Area], pts: list[tuple[float, float]]) -> f
     areas = [Area(a.code, a.name, "district", None, a.geometry) for a in areas]
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM areas"))
-        replace_level(conn, "district", areas)
+        replace_level(conn, "district", areas, SINCE_EVER)
         conn.execute(text("ANALYZE areas"))
     query = text("SELECT code FROM areas WHERE level = 'district' AND ST_Covers(geom, "
                  "ST_SetSRID(ST_MakePoint(:x, :y), 4326)) ORDER BY code LIMIT 1")
@@ -188,7 +189,7 @@ def bulk_cli(url: str, n: int) -> dict:
         from yunguan.demo import load_demo_data
 
         load_demo_data(engine, lambda _: None)
-        areas = load_areas(engine)
+        areas = load_areas(engine, date.today())
     finally:
         engine.dispose()
     districts = [a for a in areas if a.level == "district"]

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
@@ -15,6 +17,12 @@ LEVELS = ("district", "street", "community", "grid")
 
 class AreaFileError(ValueError):
     pass
+
+
+def city_today(timezone: str, now: datetime | None = None) -> date:
+    """The city's calendar day, on which area validity turns: a grid that takes effect on 1 January does so
+    at midnight in Changchun, not at midnight UTC."""
+    return (now or datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone)).date()
 
 
 @dataclass(frozen=True)

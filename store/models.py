@@ -39,10 +39,14 @@ class Base(DeclarativeBase):
 
 class AreaRow(Base):
     __tablename__ = "areas"
-    __table_args__ = (CheckConstraint(_in("level", ("district", "street", "community", "grid")), name="areas_level"),)
+    __table_args__ = (
+        CheckConstraint(_in("level", ("district", "street", "community", "grid")), name="areas_level"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="areas_valid_range"),
+        UniqueConstraint("code", "valid_from", name="areas_code_valid_from"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    code: Mapped[str] = mapped_column(String(32), unique=True)
+    code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(Text)
     level: Mapped[str] = mapped_column(String(16), index=True)
     parent_code: Mapped[str | None] = mapped_column(String(32), index=True)

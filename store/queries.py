@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+
+from store.areas import valid_on
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -190,11 +192,12 @@ def report_status(conn: Connection, channel: str, report_id: str) -> dict | None
     return {"status": "ticketed", "ticket_no": row.ticket_no, "ticket_status": row.status}
 
 
-def areas_geojson(conn: Connection, level: str | None, simplify_m: float = 0.0) -> dict:
-    params: dict[str, Any] = {"tol": simplify_m / 111_320.0}
-    where = "TRUE"
+def areas_geojson(conn: Connection, level: str | None, on: date, simplify_m: float = 0.0) -> dict:
+    """The areas valid on day `on` (store.areas.valid_on)."""
+    params: dict[str, Any] = {"tol": simplify_m / 111_320.0, "on": on}
+    where = valid_on()
     if level:
-        where = "level = :level"
+        where += " AND level = :level"
         params["level"] = level
     rows = conn.execute(
         text(

@@ -2,7 +2,8 @@
 
 Every write to those tables ends with `NOTIFY yunguan_areas` in the same transaction (store.areas,
 store.duties, store.categories); the cache LISTENs on its own connection and reloads on the next use after
-a notification — never a database round trip per report. If the listening connection breaks, the cache
+a notification, and when the city's day turns (areas are valid by date) — never a database round trip per
+report. If the listening connection breaks, the cache
 reloads and listens again, so a missed notification costs one reload, not a stale router.
 """
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 import psycopg
 from sqlalchemy.engine import Engine
 
+from gis.areas import city_today
 from gis.duties import Duties
 from gis.router import Router
 from store.areas import district_units, load_areas
@@ -29,14 +33,20 @@ class RoutingCache:
     engine: Engine
     nearest_tolerance_m: float
     border_flag_m: float = 30.0
+    timezone: str = "Asia/Shanghai"
+    today: Callable[[], date] | None = None  # the city's day (tests pass a clock); areas are valid by day
     _ctx: RoutingContext | None = None
+    _day: date | None = None
     _listener: psycopg.Connection | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     reloads: int = 0
 
     @classmethod
     def from_settings(cls, engine: Engine, settings) -> RoutingCache:
-        return cls(engine, settings.nearest_tolerance_m, settings.border_flag_m)
+        return cls(engine, settings.nearest_tolerance_m, settings.border_flag_m, settings.timezone)
+
+    def _today(self) -> date:
+        return self.today() if self.today is not None else city_today(self.timezone)
 
     def _listen(self) -> None:
         url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -57,7 +67,8 @@ class RoutingCache:
 
     def reload(self) -> RoutingContext:
         started = time.monotonic()
-        router = Router(load_areas(self.engine), self.nearest_tolerance_m)
+        self._day = self._today()
+        router = Router(load_areas(self.engine, self._day), self.nearest_tolerance_m)
         with self.engine.connect() as conn:
             duties = Duties(load_rules(conn), load_zones(conn), load_units(conn), default_kinds(conn))
         self._ctx = RoutingContext(router, district_units(self.engine), duties, self.border_flag_m)
@@ -69,7 +80,7 @@ class RoutingCache:
     def __call__(self) -> RoutingContext:
         with self._lock:
             changed = self._notified()  # listen before loading: a change during the load is not missed
-            if self._ctx is None or changed:
+            if self._ctx is None or changed or self._today() != self._day:  # new polygons may start today
                 return self.reload()
             return self._ctx
 

@@ -136,3 +136,62 @@ def test_duties_zones_and_routing_with_the_rule_that_matched(db, tmp_path):
     bulk = cli(env, "route", "--input", "-", stdin="lon,lat,crs,category\n125.4388,43.7126,wgs84,020102\n1,2,wgs84,\n")
     lines = [json.loads(line) for line in bulk.stdout.splitlines()]
     assert lines[0]["assignee"]["code"] == "220102-CMD" and "outside China" in lines[1]["error"]["message"]
+
+
+def test_a_new_version_of_a_level_takes_effect_on_its_day_and_the_old_one_stays(db, tmp_path):
+    from datetime import timedelta
+
+    from gis.areas import city_today
+    from store.areas import load_areas
+    from streams.routing import RoutingCache
+
+    env, engine = db
+    today = city_today("Asia/Shanghai")
+    tomorrow = today + timedelta(days=1)
+
+    def grid_file(name: str, x: float, cell_name: str):
+        fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "VG1", "name": cell_name},
+              "geometry": {"type": "Polygon", "coordinates": [_square(x, 30.0, 0.01)]}}]}
+        (tmp_path / name).write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
+        return str(tmp_path / name)
+
+    district = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "VD", "name": "版本区"},
+                "geometry": {"type": "Polygon", "coordinates": [_square(119.99, 29.99, 0.1)]}}]}
+    (tmp_path / "vd.geojson").write_text(json.dumps(district, ensure_ascii=False), encoding="utf-8")
+    assert cli(env, "areas", "load", str(tmp_path / "vd.geojson"), "--level", "district").returncode == 0
+    old, new = grid_file("old.geojson", 120.00, "旧网格"), grid_file("new.geojson", 120.02, "新网格")
+    assert cli(env, "areas", "load", old, "--level", "grid").returncode == 0
+    out = cli(env, "areas", "load", new, "--level", "grid", "--valid-from", tomorrow.isoformat())
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["valid_from"] == tomorrow.isoformat()
+    versions = "SELECT name, valid_from, valid_to FROM areas WHERE code = 'VG1' ORDER BY valid_from"
+    with engine.connect() as conn:
+        assert conn.execute(text(versions)).all() == [("旧网格", today, tomorrow), ("新网格", tomorrow, None)]
+
+    def names_on(day):
+        return [a.name for a in load_areas(engine, day) if a.code == "VG1"]
+
+    assert names_on(today) == ["旧网格"] and names_on(tomorrow) == ["新网格"]
+    # Loading the same day again replaces that day's version instead of stacking another.
+    assert cli(env, "areas", "load", new, "--level", "grid", "--valid-from", tomorrow.isoformat()).returncode == 0
+    with engine.connect() as conn:
+        assert len(conn.execute(text(versions)).all()) == 2
+
+    # A running router switches at the turn of the day, without a notification.
+    day = [today]
+    cache = RoutingCache(engine, 0.0, today=lambda: day[0])
+    try:
+        def grid_at(x):
+            cell = cache().router.place(x, 30.005).areas.get("grid")
+            return cell.code if cell else None
+
+        assert (grid_at(120.005), grid_at(120.025)) == ("VG1", None)
+        reloads = cache.reloads
+        assert grid_at(120.005) == "VG1" and cache.reloads == reloads  # same day, nothing changed: no reload
+        day[0] = tomorrow
+        assert (grid_at(120.005), grid_at(120.025)) == (None, "VG1")
+    finally:
+        cache.close()
+
+    bad = cli(env, "areas", "load", new, "--level", "grid", "--valid-from", "2026-13-01")
+    assert bad.returncode == 2 and "--valid-from" in bad.stderr

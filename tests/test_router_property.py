@@ -2,6 +2,8 @@
 shared edges and vertices (Hypothesis), and picks the smallest code where several areas cover a point."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +21,7 @@ def world(base_settings):
     from store.db import make_engine
 
     engine = make_engine(base_settings.database_url)
-    areas = load_areas(engine)
+    areas = load_areas(engine, date.today())
     router = Router(areas, nearest_tolerance_m=0.0)
     # Vertices of shared edges: points where the answer is most fragile.
     streets = [a for a in areas if a.level == "street" and a.parent_code == "220102"]

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from dispatch.actors import Actor
 from dispatch.lifecycle import Command
+from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
 from store import intake_log, loop, queries
 from store.queries import TicketScope
@@ -428,7 +429,8 @@ def areas():
         raise ApiError(400, "invalid_query", "unknown level", {"level": "district, street, community or grid"})
     simplify = float(request.args.get("simplify_m", "0") or 0)
     with _deps().engine.connect() as conn:
-        return jsonify(queries.areas_geojson(conn, level, simplify_m=min(max(simplify, 0.0), 500.0)))
+        return jsonify(queries.areas_geojson(conn, level, city_today(_deps().settings.timezone),
+                                             simplify_m=min(max(simplify, 0.0), 500.0)))
 
 
 @bp.get("/categories")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 from config import Settings, SettingsError, load_settings
@@ -81,10 +82,16 @@ def cmd_topics_create(settings: Settings, args) -> int:
 
 
 def cmd_areas_load(settings: Settings, args) -> int:
-    from gis.areas import AreaFileError, read_areas
+    from gis.areas import AreaFileError, city_today, read_areas
     from store.areas import check_level, replace_level
     from store.db import make_engine
 
+    valid_from = city_today(settings.timezone)
+    if args.valid_from:
+        try:
+            valid_from = date.fromisoformat(args.valid_from)
+        except ValueError:
+            raise UsageError(f"--valid-from must be a date YYYY-MM-DD, got {args.valid_from!r}") from None
     try:
         areas = read_areas(Path(args.path), args.level, args.crs, args.code_field, args.name_field, args.parent_field)
     except AreaFileError as exc:
@@ -92,11 +99,12 @@ def cmd_areas_load(settings: Settings, args) -> int:
     engine = make_engine(settings.database_url)
     try:
         with engine.begin() as conn:  # the old level stays visible to every reader until this commits
-            count = replace_level(conn, args.level, areas)
-            report = check_level(conn, args.level)
+            count = replace_level(conn, args.level, areas, valid_from)
+            report = check_level(conn, args.level, valid_from)
     finally:
         engine.dispose()
-    print(json.dumps({"level": args.level, "loaded": count, "crs": args.crs, **report}, ensure_ascii=False))
+    print(json.dumps({"level": args.level, "loaded": count, "crs": args.crs, "valid_from": valid_from.isoformat(),
+                      **report}, ensure_ascii=False))
     problems = sum(len(v) for v in report.values())
     if problems:
         say(f"areas: loaded, but {problems} problem(s) to look at (missing or exceeded parents, overlaps, gaps)",
@@ -290,6 +298,7 @@ def cmd_worker(settings: Settings, args) -> int:
 
 
 def cmd_simulate(settings: Settings, args) -> int:
+    from gis.areas import city_today
     from store.areas import load_areas
     from streams.producer import make_producer
     from streams.topics import Topics
@@ -298,7 +307,7 @@ def cmd_simulate(settings: Settings, args) -> int:
     if args.rate <= 0:
         raise UsageError("--rate must be positive")
     deps = _wiring(settings)
-    areas = load_areas(deps.engine)
+    areas = load_areas(deps.engine, city_today(settings.timezone))
     if not areas:
         raise UsageError("no areas loaded: run `yunguan demo --data-only` or `yunguan areas load` first")
     topics = Topics(settings.topic_prefix)
@@ -649,6 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--code-field", default="code")
     load.add_argument("--name-field", default="name")
     load.add_argument("--parent-field", default=None)
+    load.add_argument("--valid-from", default=None, metavar="YYYY-MM-DD",
+                      help="the day the new polygons take effect (default: today in the city's time zone); "
+                           "the polygons valid before stay as history")
     load.set_defaults(func=cmd_areas_load)
 
     duties = sub.add_parser("duties", help="the responsibility matrix (权责清单)").add_subparsers(

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from gis.areas import Area, read_geojson
-from store.areas import replace_level, upsert_units
+from store.areas import SINCE_EVER, replace_level, upsert_units
 from store.users import add_user
 
 DEMO_PASSWORD = "yunguan-demo"
@@ -73,9 +73,9 @@ def load_demo_data(engine: Engine, say) -> list[tuple[str, str, str]]:
     levels = hierarchy(districts)
     rules = parse_rules(yaml.safe_load(demo_file("duties.yaml").read_text(encoding="utf-8"))["rules"])
     with engine.begin() as conn:
-        replace_level(conn, "district", districts)
+        replace_level(conn, "district", districts, SINCE_EVER)
         for level in ("street", "community", "grid"):
-            replace_level(conn, level, levels[level])
+            replace_level(conn, level, levels[level], SINCE_EVER)
         units = demo_units(districts, levels["street"])
         upsert_units(conn, units)
         replace_zones(conn, ZONES)
