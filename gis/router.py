@@ -61,34 +61,34 @@ class _LevelIndex:
 
 @dataclass
 class _Border:
-    """A district's boundary in a local metric frame (longitude scaled by the cosine of its latitude), so
-    distances are one GEOS call; prepared, so the 'is it near at all' test is cheap."""
+    """A district's boundary in a local metric frame (longitude scaled by the cosine of its latitude), cut
+    into its segments under an STRtree: the nearest segment within the watch distance is one indexed query
+    per point, where a distance to the whole boundary would visit every one of its thousands of vertices."""
 
     scale: float
-    line: object
+    tree: STRtree
 
     @classmethod
     def of(cls, area: Area) -> _Border:
         scale = math.cos(math.radians(area.geometry.centroid.y))
         line = shapely.affinity.scale(area.geometry.boundary, xfact=scale, yfact=1.0, origin=(0, 0))
-        shapely.prepare(line)
-        return cls(scale, line)
+        segments = []
+        for part in shapely.get_parts(line):
+            xy = shapely.get_coordinates(part)
+            if len(xy) >= 2:
+                segments.append(shapely.linestrings(np.stack([xy[:-1], xy[1:]], axis=1)))
+        return cls(scale, STRtree(np.concatenate(segments) if segments else np.array([], dtype=object)))
 
     def metres(self, lon: float, lat: float) -> float | None:
-        p = Point(lon * self.scale, lat)
-        watch = BORDER_WATCH_M / METRES_PER_DEGREE
-        if not shapely.dwithin(self.line, p, watch):
-            return None
-        return float(shapely.distance(self.line, p)) * METRES_PER_DEGREE
+        return self.metres_many(np.array([[lon, lat]]))[0]
 
     def metres_many(self, xy: np.ndarray) -> list[float | None]:
         points = shapely.points(xy[:, 0] * self.scale, xy[:, 1])
-        near = shapely.dwithin(self.line, points, BORDER_WATCH_M / METRES_PER_DEGREE)
+        (found, _), dist = self.tree.query_nearest(points, max_distance=BORDER_WATCH_M / METRES_PER_DEGREE,
+                                                   return_distance=True, all_matches=False)
         out: list[float | None] = [None] * len(xy)
-        if near.any():
-            dist = shapely.distance(self.line, points[near]) * METRES_PER_DEGREE
-            for i, d in zip(np.flatnonzero(near).tolist(), dist.tolist(), strict=True):
-                out[i] = d
+        for i, d in zip(found.tolist(), (dist * METRES_PER_DEGREE).tolist(), strict=True):
+            out[i] = d
         return out
 
 
@@ -112,6 +112,7 @@ class Router:
         self.nearest_tolerance_m = nearest_tolerance_m
         self._by_code = {level: {a.code: a for a in ix.areas} for level, ix in self._levels.items()}
         self._refs = {a.code: AreaRef(a.code, a.name) for ix in self._levels.values() for a in ix.areas}
+        self._level_refs = {level: [self._refs[a.code] for a in ix.areas] for level, ix in self._levels.items()}
         self._borders: dict[str, _Border] = {}  # built on first use per district
 
     @property
@@ -133,49 +134,88 @@ class Router:
         return self._assemble(point, covering, border)
 
     def place_many(self, coords: Sequence[tuple[float, float]]) -> list[Placement]:
-        """The same answers as `place` for many points, with the tree queries, the `covered_by` tests and
-        the border distances done in C over the whole batch (bulk routing, audits, benchmarks)."""
-        if len(coords) == 0:
+        """The same answers as `place` for many points, with the tree queries, the `covers` tests and the
+        border distances done in C over the whole batch (the worker's batches, bulk routing, benchmarks).
+        Points inside exactly one area of every level — nearly all of them — are assembled on a short path;
+        the others (shared edges, gaps, outside) go through `_assemble` like `place`."""
+        n = len(coords)
+        if n == 0:
             return []
         xy = np.asarray(coords, dtype=float)
         points = shapely.points(xy)
-        covering: dict[str, list[list[Area]]] = {}
+        firsts: dict[str, np.ndarray] = {}  # level -> index of the first (smallest-code) covering area, or -1
+        single = np.ones(n, dtype=bool)  # exactly one covering area on every loaded level
+        pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for level, index in self._levels.items():
             q, t = index.tree.query(points)  # bounding boxes, all pairs at once
             # Then `covers` on the candidate pairs, vectorized; the area geometries are prepared.
             keep = shapely.covers(index.geoms[t], points[q])
             q, t = q[keep], t[keep]
             order = np.lexsort((t, q))  # by point, then by area index (= code order: ties to the smallest)
-            per: list[list[Area]] = [[] for _ in range(len(xy))]
-            areas = index.areas
-            for i, j in zip(q[order].tolist(), t[order].tolist(), strict=True):
-                per[i].append(areas[j])
-            covering[level] = per
-        borders: list[float | None] = [None] * len(xy)
-        by_district: dict[str, list[int]] = {}
-        for i, hit in enumerate(covering.get("district", [[]] * len(xy))):
-            if hit:
-                by_district.setdefault(hit[0].code, []).append(i)
-        for code, rows in by_district.items():
-            for i, metres in zip(rows, self._edge(code).metres_many(xy[rows]), strict=True):
-                borders[i] = metres
-        nearest: dict[int, tuple[Area, float] | None] = {}
-        if "district" in self._levels and self.nearest_tolerance_m > 0:
-            outside = [i for i, hit in enumerate(covering["district"]) if not hit]
-            nearest = dict.fromkeys(outside)
-            if outside:  # one nearest-neighbour query for every point outside all districts
-                index = self._levels["district"]
-                lat = float(np.abs(xy[outside, 1]).max())
-                max_deg = self.nearest_tolerance_m / (METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.1))
-                q, t = index.tree.query_nearest(points[outside], max_distance=max_deg, all_matches=True)
-                candidates: dict[int, list[Area]] = {}
-                for i, j in zip(q.tolist(), t.tolist(), strict=True):
-                    candidates.setdefault(outside[i], []).append(index.areas[j])
-                for i, found in candidates.items():
-                    nearest[i] = self._closest(points[i], found)
-        levels = list(covering.items())
-        return [self._assemble(points[i], {lv: per[i] for lv, per in levels}, borders[i], nearest.get(i, False))
-                for i in range(len(xy))]
+            q, t = q[order], t[order]
+            first = np.full(n, -1, dtype=np.int64)
+            if len(q):
+                starts = np.flatnonzero(np.r_[True, q[1:] != q[:-1]])
+                first[q[starts]] = t[starts]
+            single &= np.bincount(q, minlength=n) == 1
+            firsts[level], pairs[level] = first, (q, t)
+        borders: list[float | None] = [None] * n
+        if "district" in firsts:
+            district_first = firsts["district"]
+            inside = np.flatnonzero(district_first >= 0)
+            codes = self._levels["district"].areas
+            for j in np.unique(district_first[inside]).tolist():
+                rows = inside[district_first[inside] == j]
+                for i, metres in zip(rows.tolist(), self._edge(codes[j].code).metres_many(xy[rows]), strict=True):
+                    borders[i] = metres
+        else:
+            single[:] = False  # without districts every answer is `manual`: the general path says so
+        out: list[Placement | None] = [None] * n
+        present = [lv for lv in LEVELS if lv in firsts]
+        columns = [(lv, self._level_refs[lv], firsts[lv].tolist()) for lv in present]
+        template = dict.fromkeys(LEVELS)
+        for i in np.flatnonzero(single).tolist():
+            areas = dict(template)
+            hits = []
+            for lv, refs, first in columns:
+                ref = refs[first[i]]
+                areas[lv] = ref
+                hits.append(ref.code)
+            out[i] = Placement(areas, "contains", tuple(hits), None, borders[i])
+        rest = np.flatnonzero(~single)
+        if len(rest):
+            covering: dict[str, dict[int, list[Area]]] = {}
+            wanted = np.zeros(n, dtype=bool)
+            wanted[rest] = True
+            for level, (q, t) in pairs.items():
+                per: dict[int, list[Area]] = {}
+                areas_of = self._levels[level].areas
+                sel = wanted[q]
+                for i, j in zip(q[sel].tolist(), t[sel].tolist(), strict=True):
+                    per.setdefault(i, []).append(areas_of[j])
+                covering[level] = per
+            nearest = self._nearest_many(points, xy, [i for i in rest.tolist() if firsts.get("district") is not None
+                                                      and firsts["district"][i] < 0])
+            for i in rest.tolist():
+                out[i] = self._assemble(points[i], {lv: per.get(i, []) for lv, per in covering.items()}, borders[i],
+                                        nearest.get(i, False))
+        return out  # type: ignore[return-value]
+
+    def _nearest_many(self, points: np.ndarray, xy: np.ndarray, outside: list[int]) -> dict[int, tuple[Area, float] | None]:
+        """The nearest district within the tolerance for each point outside all districts, in one query."""
+        if not outside or "district" not in self._levels or self.nearest_tolerance_m <= 0:
+            return {}
+        nearest: dict[int, tuple[Area, float] | None] = dict.fromkeys(outside)
+        index = self._levels["district"]
+        lat = float(np.abs(xy[outside, 1]).max())
+        max_deg = self.nearest_tolerance_m / (METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 0.1))
+        q, t = index.tree.query_nearest(points[outside], max_distance=max_deg, all_matches=True)
+        candidates: dict[int, list[Area]] = {}
+        for i, j in zip(q.tolist(), t.tolist(), strict=True):
+            candidates.setdefault(outside[i], []).append(index.areas[j])
+        for i, found in candidates.items():
+            nearest[i] = self._closest(points[i], found)
+        return nearest
 
     def _assemble(self, point: Point, covering: dict[str, list[Area]], border: float | None,
                   nearest: tuple[Area, float] | None | bool = False) -> Placement:
