@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean browser vendor
+.PHONY: demo test install clean browser vendor screenshots
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP) browser
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/yunguan up --no-broker
 	$(VENV)/bin/python -m pytest
+
+# Pictures of every page for docs/screenshots/, from a live `yunguan demo` on a free port (stopped afterwards).
+screenshots: $(STAMP) browser
+	$(VENV)/bin/python scripts/screenshots.py
 
 # Browser libraries the console serves itself (no CDN): Leaflet and Leaflet.markercluster at the exact
 # versions of web/package-lock.json, from the npm registry, copied with their licences into web/static/vendor/.

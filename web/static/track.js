@@ -14,7 +14,8 @@
     handle: "处置 Handled", verify: "核查通过 Verified", fail_verify: "核查未通过 Verification failed", close: "结案 Closed",
     "return": "退回 Returned", reassign: "改派 Reassigned", escalate: "督办 Escalated", reject: "不予立案 Not registered",
     request_extension: "申请延期 Extension requested", approve_extension: "批准延期 Extension approved",
-    add_assist: "协同处置 Joint handling", merge: "合并 Merged",
+    add_assist: "协同处置 Joint handling", merge: "合并 Merged", preregister: "已受理 Accepted",
+    confirm_area: "确认属地 Area confirmed", split: "拆分 Split", resume: "恢复办理 Resumed",
   };
   const TICKET_NO = /^[A-Z]{1,8}\d{8}-\d{3,}$/;
 

@@ -19,6 +19,17 @@
     comment: { label: "备注 Comment", note: "备注 Note", noteRequired: true },
   };
 
+  // History entries: what happened, in both languages (the action codes are the API's).
+  const HISTORY = {
+    create: "创建 Created", register: "立案 Registered", reject: "不予立案 Rejected", dispatch: "派遣 Dispatched",
+    acknowledge: "签收 Acknowledged", "return": "退回 Returned", handle: "处置反馈 Handled", verify: "核查通过 Verified",
+    fail_verify: "核查不通过 Verification failed", close: "结案 Closed", escalate: "督办 Escalated",
+    request_extension: "申请延期 Extension requested", approve_extension: "批准延期 Extension approved",
+    deny_extension: "不批准延期 Extension denied", reassign: "改派 Reassigned", add_assist: "增加协办 Assisting unit added",
+    comment: "备注 Comment", preregister: "受理 Accepted", resume: "恢复 Resumed", warn: "预警 Warning",
+    split: "拆分 Split", merge: "合并 Merged", confirm_area: "确认属地 Area confirmed",
+  };
+
   function el(tag, text, cls) {
     const e = document.createElement(tag);
     if (text !== undefined && text !== null) e.textContent = String(text);
@@ -113,7 +124,8 @@
     (t.history || []).forEach(function (h) {
       const li = el("li");
       li.appendChild(el("time", when(h.at)));
-      li.appendChild(document.createTextNode(" " + h.action + " · " + h.actor + (h.note ? " — " + h.note : "")));
+      const what = HISTORY[h.action] || String(h.action);
+      li.appendChild(document.createTextNode(" " + what + " · " + h.actor + (h.note ? " — " + h.note : "")));
       hist.appendChild(li);
     });
     root.appendChild(hist);
