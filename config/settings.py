@@ -53,6 +53,7 @@ class Settings:
     calendar_extra_workdays: str
     web_host: str
     web_port: int
+    socketio_queue: str
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -150,4 +151,6 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     if kwargs["topic_partitions"] < 1:
         raise SettingsError("setting 'topic_partitions' must be at least 1")
     _check_calendar(kwargs)
+    if kwargs["socketio_queue"] not in ("", "kafka"):
+        raise SettingsError("setting 'socketio_queue' must be '' (each web process relays every event) or 'kafka'")
     return Settings(**kwargs)

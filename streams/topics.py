@@ -36,8 +36,14 @@ class Topics:
         return f"{self.prefix}reports.dlq"
 
     @property
+    def socketio(self) -> str:
+        """The web processes' Socket.IO message queue (setting socketio_queue = "kafka"); one partition,
+        so every process sees the emits in the order they were made."""
+        return f"{self.prefix}web.socketio"
+
+    @property
     def all(self) -> tuple[str, ...]:
-        return (*self.intake, self.ticket_events, self.dlq)
+        return (*self.intake, self.ticket_events, self.dlq, self.socketio)
 
     def channel_of(self, topic: str) -> str | None:
         for channel in CHANNELS:
@@ -54,7 +60,8 @@ def create_topics(bootstrap: str, topics: Topics, partitions: int, timeout_s: fl
         missing = [name for name in topics.all if name not in existing]
         if missing:
             try:
-                admin.create_topics([NewTopic(name, partitions, 1) for name in missing])
+                admin.create_topics([NewTopic(name, 1 if name == topics.socketio else partitions, 1)
+                                     for name in missing])
             except TopicAlreadyExistsError:
                 log.info("another process created some of %s first", missing)
         return missing

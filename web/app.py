@@ -58,11 +58,22 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=[], logger=False, engineio_logger=False)
+    settings = deps.settings
+    queue = {}
+    if settings.socketio_queue == "kafka":  # several web processes share one Socket.IO message queue
+        from web.socket_queue import KafkaQueue
+
+        queue["client_manager"] = KafkaQueue(settings.kafka_bootstrap, deps.topics.socketio)
+    socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=[], logger=False, engineio_logger=False,
+                        **queue)
     sweep = sockets.SocketSweep(socketio, deps.engine)
     sockets.register(socketio, sweep)
     app.extensions["yunguan_sweep"] = sweep
-    bridge = sockets.EventBridge(socketio, deps.settings.kafka_bootstrap, deps.topics.ticket_events)
+    bridge = sockets.EventBridge(
+        socketio, settings.kafka_bootstrap, deps.topics.ticket_events,
+        group=f"{settings.topic_prefix}yunguan-web" if queue else None,
+        session_timeout_ms=settings.session_timeout_ms, max_poll_interval_ms=settings.max_poll_interval_ms,
+    )
     app.extensions["yunguan_bridge"] = bridge
     if relay_events:
         bridge.start()

@@ -113,12 +113,19 @@ def register(socketio: SocketIO, sweep: SocketSweep) -> None:
 
 
 class EventBridge:
-    """Consumes tickets.events (no consumer group: every web process sees every event) and emits."""
+    """Consumes tickets.events and emits. Without a message queue (`group` None) every web process reads
+    every event and emits to its own clients. With the Kafka message queue the processes share the events
+    in the consumer group `group` and each emit reaches the clients of every process through the queue:
+    either way a client gets each event once, on whichever process it is connected to."""
 
-    def __init__(self, socketio: SocketIO, bootstrap: str, topic: str) -> None:
+    def __init__(self, socketio: SocketIO, bootstrap: str, topic: str, group: str | None = None,
+                 session_timeout_ms: int = 10000, max_poll_interval_ms: int = 10000) -> None:
         self.socketio = socketio
         self.bootstrap = bootstrap
         self.topic = topic
+        self.group = group
+        self.session_timeout_ms = session_timeout_ms
+        self.max_poll_interval_ms = max_poll_interval_ms
         self.stop = threading.Event()
         self.ready = threading.Event()
         self.emitted = 0
@@ -127,6 +134,8 @@ class EventBridge:
         self.socketio.start_background_task(self._run)
 
     def _consumer(self) -> KafkaConsumer:
+        if self.group:
+            return self._group_consumer()
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
             allow_auto_create_topics=False, auto_offset_reset="latest", fetch_max_wait_ms=50,
@@ -140,6 +149,19 @@ class EventBridge:
         consumer.seek_to_end(*tps)
         for tp in tps:
             consumer.position(tp)  # resolve the end offsets now, so nothing emitted later is skipped
+        return consumer
+
+    def _group_consumer(self) -> KafkaConsumer:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=True,
+            allow_auto_create_topics=False, auto_offset_reset="latest", fetch_max_wait_ms=50,
+            session_timeout_ms=self.session_timeout_ms, max_poll_interval_ms=self.max_poll_interval_ms,
+            heartbeat_interval_ms=max(self.session_timeout_ms // 3, 100),
+        )
+        if not consumer.partitions_for_topic(self.topic):
+            consumer.close()
+            raise RuntimeError(f"topic {self.topic} does not exist; run `yunguan up`")
+        consumer.subscribe([self.topic])
         return consumer
 
     def _run(self) -> None:
