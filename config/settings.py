@@ -54,6 +54,8 @@ class Settings:
     web_host: str
     web_port: int
     socketio_queue: str
+    tile_url: str
+    tile_attribution: str
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -153,4 +155,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     _check_calendar(kwargs)
     if kwargs["socketio_queue"] not in ("", "kafka"):
         raise SettingsError("setting 'socketio_queue' must be '' (each web process relays every event) or 'kafka'")
+    tile = kwargs["tile_url"]
+    if tile and not (tile.startswith(("https://", "http://")) or (tile.startswith("/") and not tile.startswith("//"))):
+        raise SettingsError("setting 'tile_url' must be an http(s) URL template or a path on this server")
     return Settings(**kwargs)

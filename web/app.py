@@ -10,9 +10,18 @@ from flask_wtf.csrf import CSRFProtect
 from web import api, errors, pages, sockets
 
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{tiles}; "
     "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+
+
+def tile_origin(tile_url: str) -> str:
+    """The origin a tile URL template loads images from, as a CSP source ({s} subdomains become *)."""
+    if not tile_url.startswith(("https://", "http://")):
+        return ""  # a path on this server: 'self' covers it
+    scheme, _, rest = tile_url.partition("://")
+    host = rest.split("/", 1)[0].replace("{s}", "*")
+    return f"{scheme}://{host}"
 
 
 def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, SocketIO]:
@@ -28,6 +37,10 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
         MAX_CONTENT_LENGTH=deps.settings.upload_max_files * deps.settings.upload_max_bytes + 1024 * 1024,
     )
     app.json.ensure_ascii = False
+    app.config["YUNGUAN_TILE_URL"] = deps.settings.tile_url
+    app.config["YUNGUAN_TILE_ATTRIBUTION"] = deps.settings.tile_attribution
+    origin = tile_origin(deps.settings.tile_url)
+    csp = CSP.format(tiles=f" {origin}" if origin else "")
     app.extensions["yunguan"] = deps
     app.extensions["yunguan_routing"] = routing
 
@@ -53,7 +66,7 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
 
     @app.after_request
     def _security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
