@@ -79,6 +79,34 @@ def run_worker(naive: bool) -> None:
 
 # --- the harness ------------------------------------------------------------------------------------
 
+def cpu_seconds(workers: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU time (user + system) used so far by the workers, PostgreSQL, the broker and this harness: the
+    machine has two cores, so where they go says what to make cheaper next. Linux /proc only."""
+    tick = os.sysconf("SC_CLK_TCK")
+    ours = {w.pid for w in workers}
+    out = {"workers": 0.0, "postgres": 0.0, "broker": 0.0, "harness": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        pid = int(entry.name)
+        if pid in ours:
+            out["workers"] += used
+        elif comm.startswith("postgres"):
+            out["postgres"] += used
+        elif comm.startswith("tansu"):
+            out["broker"] += used
+        elif pid == os.getpid():
+            out["harness"] += used
+    return out
+
+
 class Bench:
     def __init__(self, args) -> None:
         self.args = args
@@ -223,6 +251,7 @@ class Bench:
         try:
             self._wait_group(prefix)
             warm = self._warm_up(topics)
+            before = cpu_seconds(workers)
             producer = self._producer()
             futures = [producer.send(topics.report(channel), key=key, value=value)
                        for channel, key, value in payloads]
@@ -232,6 +261,7 @@ class Bench:
             producer.close()
             self._wait(lambda: self._settled(n + warm), self.args.timeout,
                        f"{n} reports placed and their events sent ({'naive' if naive else 'batched'})")
+            after = cpu_seconds(workers)
         finally:
             self._stop(workers)
         with self.engine.connect() as conn:
@@ -240,8 +270,10 @@ class Bench:
                 "FROM tickets t JOIN reports r ON r.ticket_id = t.id JOIN outbox o ON o.key = t.ticket_no "
                 "WHERE r.report_id NOT LIKE 'warm-%'")).one()
         seconds = (row.last - row.first).total_seconds()
+        # CPU per report, µs, from publishing the first report to the last event sent (publishing included).
+        cpu_us = {k: round((after[k] - before[k]) / n * 1e6) for k in after}
         return {"reports": n, "tickets": row.tickets, "seconds": round(seconds, 2),
-                "per_second": round(n / seconds, 1)}
+                "per_second": round(n / seconds, 1), "cpu_us_per_report": cpu_us}
 
     def latency(self, rate: float, duration: float) -> dict:
         self._reset()
@@ -346,6 +378,7 @@ def main() -> int:
         batched = bench.throughput(args.reports, naive=False)
         print(f"throughput, batched worker : {batched['per_second']:>8.1f} reports/s "
               f"({batched['reports']} reports in {batched['seconds']} s; tickets {batched['tickets']})")
+        print("  CPU per report (µs)      : " + ", ".join(f"{k} {v}" for k, v in batched["cpu_us_per_report"].items()))
         naive = bench.throughput(args.naive_reports, naive=True)
         print(f"throughput, naive baseline : {naive['per_second']:>8.1f} reports/s "
               f"({naive['reports']} reports in {naive['seconds']} s; tickets {naive['tickets']})")

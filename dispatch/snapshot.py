@@ -7,6 +7,7 @@ the domain must not know SQL. `dump`/`load` are exact inverses; instants are ISO
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -26,17 +27,27 @@ from dispatch.model import Status
 SCHEMA = "ticket-loop/1"
 
 
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    # dataclasses.fields() rebuilds its tuple on every call; the worker dumps one state per new ticket.
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _plain(value: Any) -> Any:
+    if value is None or type(value) in (int, float, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)  # a StrEnum member becomes its plain value
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, str | int | float | bool) or value is None:
-        return str(value) if isinstance(value, str) else value
+    if isinstance(value, int | float):
+        return value
     if isinstance(value, frozenset):
         return sorted(str(v) for v in value)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _plain(getattr(value, name)) for name in _names(type(value))}
     raise TypeError(f"cannot dump {value!r}")
 
 

@@ -11,12 +11,14 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from streams.producer import encode, send_confirmed
+from streams.producer import send_confirmed
 
 log = logging.getLogger(__name__)
 
+# The payload leaves as PostgreSQL's own JSON text: decoding it only to encode it again was most of the
+# relay's CPU.
 _CLAIM = text(
-    "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL "
+    "SELECT id, topic, key, payload::text AS payload FROM outbox WHERE sent_at IS NULL "
     "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
 _MARK = text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)")
@@ -28,7 +30,7 @@ def relay_once(engine: Engine, producer, limit: int = 500) -> int:
         rows = conn.execute(_CLAIM, {"limit": limit}).all()
         if not rows:
             return 0
-        send_confirmed(producer, [(r.topic, r.key.encode("utf-8"), encode(r.payload)) for r in rows])
+        send_confirmed(producer, [(r.topic, r.key.encode("utf-8"), r.payload.encode("utf-8")) for r in rows])
         conn.execute(_MARK, {"ids": [r.id for r in rows]})
     return len(rows)
 
