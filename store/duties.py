@@ -2,6 +2,7 @@
 announced with NOTIFY so that routers in every process reload."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from shapely import wkb
@@ -68,20 +69,76 @@ def replace_places(conn: Connection, places: list[Place]) -> int:
     if places:
         conn.execute(text("INSERT INTO places (name, kind, geom) VALUES (:name, :kind, ST_GeomFromWKB(:wkb, 4326))"),
                      [{"name": p.name, "kind": p.kind, "wkb": p.geometry.wkb} for p in places])
+    conn.execute(text("SELECT pg_notify(:c, 'places')"), {"c": CHANNEL})  # workers drop their geocode caches
     return len(places)
 
 
+# Per address: the places whose names it contains (score 1; the caller finds them in its list of names) and
+# the places whose name is trigram-similar to a stretch of it, pre-selected through the GIN index on their
+# trigram sets (a place sharing no trigram with the address cannot be similar; migration 0007).
 _GEOCODE = text(
-    "SELECT q.idx, c.name, c.kind, c.score, c.lon, c.lat FROM jsonb_to_recordset(:rows) AS q(idx int, address text) "
+    "SELECT q.idx, c.name, c.kind, c.score, c.lon, c.lat "
+    "FROM jsonb_to_recordset(:rows) AS q(idx int, address text, contained text[]) "
     "CROSS JOIN LATERAL (SELECT p.name, p.kind, "
-    "CASE WHEN strpos(q.address, p.name) > 0 THEN 1.0 ELSE word_similarity(p.name, q.address) END AS score, "
+    "CASE WHEN p.name = ANY(q.contained) THEN 1.0 ELSE word_similarity(p.name, q.address) END AS score, "
     "ST_X(ST_PointOnSurface(p.geom)) AS lon, ST_Y(ST_PointOnSurface(p.geom)) AS lat FROM places p "
-    "WHERE strpos(q.address, p.name) > 0 OR p.name <% q.address "
+    "WHERE p.id IN (SELECT n.id FROM places n WHERE n.name = ANY(q.contained) "
+    "UNION SELECT s.id FROM places s WHERE s.trgm && show_trgm(q.address) AND s.name <% q.address) "
     "ORDER BY 3 DESC, length(p.name) DESC, p.id LIMIT 5) AS c ORDER BY q.idx, c.score DESC, length(c.name) DESC"
 ).bindparams(bindparam("rows", type_=JSONB))
 
 
-def geocode(conn: Connection, addresses: list[tuple[int, str]]) -> dict[int, list[dict]]:
+def place_names(conn: Connection) -> tuple[str, ...]:
+    """Every name in the gazetteer: what the worker looks for inside addresses."""
+    return tuple(conn.execute(text("SELECT DISTINCT name FROM places ORDER BY name")).scalars())
+
+
+def contained_names(address: str, names: tuple[str, ...]) -> list[str]:
+    """The gazetteer names that occur in the address (PostgreSQL's strpos(address, name) > 0), in memory:
+    a substring test per name is cheap here and impossible for an index there."""
+    return [n for n in names if n in address]
+
+
+class GeocodeCache:
+    """The gazetteer's answers for addresses seen before, in the worker's memory: 12345 callers name the same
+    communities and sites again and again, and each miss costs the database a trigram comparison with every
+    place. Bounded (least recently used out first); a worker gets a fresh one whenever the routing context
+    reloads, which `replace_places` triggers with its NOTIFY, so an answer never outlives the gazetteer."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._answers: OrderedDict[str, list[dict]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def lookup(self, conn: Connection, addresses: list[tuple[int, str]],
+               names: tuple[str, ...] | None = None) -> dict[int, list[dict]]:
+        """`geocode` for these (index, address) pairs, asking the database only for addresses not cached."""
+        out: dict[int, list[dict]] = {}
+        missing: dict[str, list[int]] = {}
+        for i, address in addresses:
+            known = self._answers.get(address)
+            if known is None:
+                missing.setdefault(address, []).append(i)
+            else:
+                self._answers.move_to_end(address)
+                out[i] = known
+        self.hits += len(addresses) - sum(len(v) for v in missing.values())
+        self.misses += len(missing)
+        if missing:
+            fetched = geocode(conn, list(enumerate(missing)), names)
+            for n, (address, indexes) in enumerate(missing.items()):
+                answer = fetched.get(n, [])
+                self._answers[address] = answer
+                for i in indexes:
+                    out[i] = answer
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+        return {i: a for i, a in out.items() if a}
+
+
+def geocode(conn: Connection, addresses: list[tuple[int, str]],
+            names: tuple[str, ...] | None = None) -> dict[int, list[dict]]:
     """Up to five gazetteer candidates per address, best first, with a score in [0, 1] and a WGS-84 point.
     Chinese addresses have no spaces, so pg_trgm's word boundaries do not help: a name contained in the
     address scores 1; otherwise trigram word similarity catches small variations (a wrong or missing
@@ -89,7 +146,10 @@ def geocode(conn: Connection, addresses: list[tuple[int, str]]) -> dict[int, lis
     out: dict[int, list[dict]] = {}
     if not addresses:
         return out
-    rows = conn.execute(_GEOCODE, {"rows": [{"idx": i, "address": a} for i, a in addresses]})
+    if names is None:
+        names = place_names(conn)
+    rows = conn.execute(_GEOCODE, {"rows": [{"idx": i, "address": a, "contained": contained_names(a, names)}
+                                            for i, a in addresses]})
     for r in rows:
         out.setdefault(r.idx, []).append({"name": r.name, "kind": r.kind, "score": round(float(r.score), 3),
                                           "lon": r.lon, "lat": r.lat})

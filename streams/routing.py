@@ -22,7 +22,7 @@ from gis.areas import city_today
 from gis.duties import Duties
 from gis.router import Router
 from store.areas import district_units, load_areas
-from store.duties import CHANNEL, default_kinds, load_rules, load_units, load_zones
+from store.duties import CHANNEL, default_kinds, load_rules, load_units, load_zones, place_names
 from streams.intake import RoutingContext
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,8 @@ class RoutingCache:
         router = Router(load_areas(self.engine, self._day), self.nearest_tolerance_m)
         with self.engine.connect() as conn:
             duties = Duties(load_rules(conn), load_zones(conn), load_units(conn), default_kinds(conn))
-        self._ctx = RoutingContext(router, district_units(self.engine), duties, self.border_flag_m)
+            names = place_names(conn)
+        self._ctx = RoutingContext(router, district_units(self.engine), duties, self.border_flag_m, names)
         self.reloads += 1
         log.info("router loaded %d areas, %d rules, %d zones in %.2f s", router.area_count, len(duties.rules),
                  len(duties.zones), time.monotonic() - started)

@@ -88,3 +88,89 @@ def test_a_new_matrix_reaches_the_running_worker_without_a_restart(settings, dep
     finally:
         with engine.begin() as conn:
             replace_rules(conn, saved)
+
+
+@pytest.mark.integration
+def test_a_changed_gazetteer_reaches_the_worker_s_geocode_cache(settings, deps, worker, engine):
+    """The worker caches gazetteer answers per address; replacing the places must drop them (NOTIFY), or a
+    community taken out of the gazetteer would keep routing calls from the cache."""
+    from shapely import wkb
+
+    from store.duties import Place, replace_places
+
+    with engine.connect() as conn:
+        saved = [Place(r.name, r.kind, wkb.loads(bytes(r.geom))) for r in conn.execute(text(
+            "SELECT name, kind, ST_AsBinary(geom) AS geom FROM places ORDER BY id"))]
+    community = next(p.name for p in saved if p.kind == "community")
+    address = f"{community}北门附近"
+
+    def send(rid: str) -> None:
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        e = {"schema": "report/1", "report_id": rid, "channel": "hotline", "category": "020102",
+             "reported_at": "2026-11-23T09:00:00+08:00", "location": None, "address": address}
+        producer.send(deps.topics.report("hotline"), key=rid.encode(),
+                      value=json.dumps(e, ensure_ascii=False).encode()).get(10)
+        producer.close()
+
+    def routed(rid: str):
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT t.status, t.routing -> 'geocode' AS geocode FROM reports r "
+                                     "JOIN tickets t ON t.id = r.ticket_id WHERE r.report_id = :r"), {"r": rid}).first()
+
+    send("cache-1")
+    send("cache-2")  # the same address again: answered from the cache, the same way
+    first, second = (wait_for(lambda r=r: routed(r), what=f"ticket of {r}") for r in ("cache-1", "cache-2"))
+    assert first.status == second.status == "dispatched"
+    assert first.geocode["place"]["name"] == second.geocode["place"]["name"] == community
+    with engine.begin() as conn:
+        replace_places(conn, [p for p in saved if p.name != community])
+    try:
+        send("cache-3")
+        third = wait_for(lambda: routed("cache-3"), what="ticket after the gazetteer changed")
+        assert third.status == "pending", "the removed community still routed the call: a stale cache"
+        assert community not in [c["name"] for c in third.geocode["candidates"]]
+    finally:
+        with engine.begin() as conn:
+            replace_places(conn, saved)
+
+
+# The gazetteer query as first written: every place compared with every address (a sequential scan). The
+# indexed query of store.duties must give exactly its answers; this is the reference it is checked against.
+_REFERENCE = (
+    "SELECT q.idx, c.name, c.kind, c.score FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS q(idx int, address text) "
+    "CROSS JOIN LATERAL (SELECT p.name, p.kind, CASE WHEN strpos(q.address, p.name) > 0 THEN 1.0 "
+    "ELSE word_similarity(p.name, q.address) END AS score FROM places p "
+    "WHERE strpos(q.address, p.name) > 0 OR p.name <% q.address "
+    "ORDER BY 3 DESC, length(p.name) DESC, p.id LIMIT 5) AS c ORDER BY q.idx, c.score DESC, length(c.name) DESC"
+)
+
+
+@pytest.mark.integration
+def test_indexed_geocoding_answers_exactly_like_comparing_every_place(engine):
+    import random
+
+    from store.duties import geocode
+
+    rng = random.Random(5)
+    with engine.connect() as conn:
+        names = [r.name for r in conn.execute(text("SELECT name FROM places ORDER BY id"))]
+    addresses = []
+    for name in rng.sample(names, 60):
+        chars = list(name)
+        addresses.append(f"{name}{rng.choice(['东门', '3号楼下', '附近'])}")  # named exactly
+        i = rng.randrange(len(chars))
+        addresses.append("长春市" + "".join(chars[:i] + chars[i + 1:]) + "门口")  # a character missing
+        chars[rng.randrange(len(chars))] = rng.choice("东西南北中新")
+        addresses.append("".join(chars) + "附近")  # a character wrong
+    addresses += ["我家门口", "长春市人民大街1200号附近", "人民大街与解放大路交汇", "", "社区", "南关区", "x"]
+    addresses = [a for a in addresses if a]
+    with engine.connect() as conn:
+        expected: dict[int, list] = {}
+        import json as _json
+        for r in conn.execute(text(_REFERENCE), {"rows": _json.dumps(
+                [{"idx": i, "address": a} for i, a in enumerate(addresses)], ensure_ascii=False)}):
+            expected.setdefault(r.idx, []).append((r.name, r.kind, round(float(r.score), 3)))
+        found = geocode(conn, list(enumerate(addresses)))
+    got = {i: [(c["name"], c["kind"], c["score"]) for c in cands] for i, cands in found.items()}
+    assert sum(1 for v in expected.values() if v and v[0][2] < 1) > 10, "the sample must exercise trigram matches"
+    assert got == expected
