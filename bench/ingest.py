@@ -75,6 +75,10 @@ def run_worker(naive: bool) -> None:
 
         worker.process = one_by_one
     run_until_signalled(worker)
+    stats_file = os.environ.get("BENCH_STATS_FILE")
+    if stats_file:  # for the harness: how large the polled batches were
+        with open(stats_file, "a") as f:
+            f.write(json.dumps({"messages": worker.stats.messages, "batches": worker.stats.batches}) + "\n")
 
 
 # --- the harness ------------------------------------------------------------------------------------
@@ -161,8 +165,17 @@ class Bench:
     def _workers(self, prefix: str, naive: bool) -> list[subprocess.Popen]:
         cmd = [sys.executable, __file__, "--worker", "naive" if naive else "batched"]
         log = open(self.state / f"{prefix}workers.log", "ab")
-        return [subprocess.Popen(cmd, env=self._phase_env(prefix), stdout=log, stderr=subprocess.STDOUT)
+        env = {**self._phase_env(prefix), "BENCH_STATS_FILE": str(self.state / f"{prefix}stats.jsonl")}
+        return [subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
                 for _ in range(self.args.workers)]
+
+    def _mean_batch(self, prefix: str) -> float | None:
+        path = self.state / f"{prefix}stats.jsonl"
+        if not path.exists():
+            return None
+        stats = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        batches = sum(s["batches"] for s in stats)
+        return round(sum(s["messages"] for s in stats) / batches, 1) if batches else None
 
     @staticmethod
     def _stop(workers: list[subprocess.Popen]) -> None:
@@ -273,7 +286,8 @@ class Bench:
         # CPU per report, µs, from publishing the first report to the last event sent (publishing included).
         cpu_us = {k: round((after[k] - before[k]) / n * 1e6) for k in after}
         return {"reports": n, "tickets": row.tickets, "seconds": round(seconds, 2),
-                "per_second": round(n / seconds, 1), "cpu_us_per_report": cpu_us}
+                "per_second": round(n / seconds, 1), "cpu_us_per_report": cpu_us,
+                "mean_batch": self._mean_batch(prefix)}
 
     def latency(self, rate: float, duration: float) -> dict:
         self._reset()
@@ -378,7 +392,8 @@ def main() -> int:
         batched = bench.throughput(args.reports, naive=False)
         print(f"throughput, batched worker : {batched['per_second']:>8.1f} reports/s "
               f"({batched['reports']} reports in {batched['seconds']} s; tickets {batched['tickets']})")
-        print("  CPU per report (µs)      : " + ", ".join(f"{k} {v}" for k, v in batched["cpu_us_per_report"].items()))
+        print("  CPU per report (µs)      : " + ", ".join(f"{k} {v}" for k, v in batched["cpu_us_per_report"].items())
+              + f"; mean polled batch {batched['mean_batch']} messages")
         naive = bench.throughput(args.naive_reports, naive=True)
         print(f"throughput, naive baseline : {naive['per_second']:>8.1f} reports/s "
               f"({naive['reports']} reports in {naive['seconds']} s; tickets {naive['tickets']})")

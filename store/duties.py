@@ -69,23 +69,19 @@ def replace_places(conn: Connection, places: list[Place]) -> int:
     if places:
         conn.execute(text("INSERT INTO places (name, kind, geom) VALUES (:name, :kind, ST_GeomFromWKB(:wkb, 4326))"),
                      [{"name": p.name, "kind": p.kind, "wkb": p.geometry.wkb} for p in places])
+    # Fresh statistics at once: without them the planner compares every place with every address
+    # (a sequential scan) until autovacuum gets round to it.
+    conn.execute(text("ANALYZE places"))
     conn.execute(text("SELECT pg_notify(:c, 'places')"), {"c": CHANNEL})  # workers drop their geocode caches
     return len(places)
 
 
 # Per address: the places whose names it contains (score 1; the caller finds them in its list of names) and
 # the places whose name is trigram-similar to a stretch of it, pre-selected through the GIN index on their
-# trigram sets (a place sharing no trigram with the address cannot be similar; migration 0007).
-_GEOCODE = text(
-    "SELECT q.idx, c.name, c.kind, c.score, c.lon, c.lat "
-    "FROM jsonb_to_recordset(:rows) AS q(idx int, address text, contained text[]) "
-    "CROSS JOIN LATERAL (SELECT p.name, p.kind, "
-    "CASE WHEN p.name = ANY(q.contained) THEN 1.0 ELSE word_similarity(p.name, q.address) END AS score, "
-    "ST_X(ST_PointOnSurface(p.geom)) AS lon, ST_Y(ST_PointOnSurface(p.geom)) AS lat FROM places p "
-    "WHERE p.id IN (SELECT n.id FROM places n WHERE n.name = ANY(q.contained) "
-    "UNION SELECT s.id FROM places s WHERE s.trgm && show_trgm(q.address) AND s.name <% q.address) "
-    "ORDER BY 3 DESC, length(p.name) DESC, p.id LIMIT 5) AS c ORDER BY q.idx, c.score DESC, length(c.name) DESC"
-).bindparams(bindparam("rows", type_=JSONB))
+# trigram sets (a place sharing no trigram with the address cannot be similar). The SQL is the function
+# geocode_candidates of migration 0007.
+_GEOCODE = text("SELECT idx, name, kind, score, lon, lat FROM geocode_candidates(:rows)").bindparams(
+    bindparam("rows", type_=JSONB))
 
 
 def place_names(conn: Connection) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from dispatch.audit import entry_hash
 from dispatch.model import HistoryEntry, Status, Unit
@@ -71,7 +71,9 @@ def insert_reports(conn: Connection, reports: list[NewReport]) -> dict[tuple[str
 
 
 def allocate_sequence(conn: Connection, day: date, count: int) -> int:
-    """Reserve `count` numbers of the day's sequence; return the first."""
+    """Reserve `count` numbers of the day's sequence; return the first. In the caller's transaction: the
+    day's row stays locked until it commits (other writers of tickets wait), and a rollback returns the
+    numbers."""
     last = conn.execute(
         text(
             "INSERT INTO ticket_day_sequence (day, last) VALUES (:day, :n) "
@@ -80,6 +82,19 @@ def allocate_sequence(conn: Connection, day: date, count: int) -> int:
         {"day": day, "n": count},
     ).scalar_one()
     return last - count + 1
+
+
+def allocate_sequence_apart(engine: Engine, day: date, count: int) -> int:
+    """`allocate_sequence` in a short transaction of its own, for the intake worker: held in the batch's
+    transaction, the day's row serialised the workers for the whole rest of each batch. A batch that then
+    fails leaves a gap in the day's numbers, never a duplicate.
+
+    Its commit need not wait for the disk: the batch that uses the numbers commits synchronously later,
+    and the write-ahead log is flushed in order, so a ticket that survives a crash always finds its numbers'
+    reservation flushed before it; a reservation lost in a crash was never used."""
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
+        return allocate_sequence(conn, day, count)
 
 
 _INSERT_TICKETS = text(

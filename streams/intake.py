@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
@@ -167,9 +168,11 @@ def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetim
 def ingest(
     conn: Connection, received: list[Received], ctx: RoutingContext, *, now: datetime, timezone: str,
     ticket_prefix: str, events_topic: str, loop: LoopContext | None = None,
+    allocate: Callable[[date, int], int] | None = None,
 ) -> list[str]:
     """Write the reports and one ticket per report not seen before; return the new ticket numbers.
-    Redelivered reports hit the unique (channel, report_id) and make nothing."""
+    Redelivered reports hit the unique (channel, report_id) and make nothing. `allocate(day, count)`
+    reserves ticket numbers (default: in this transaction)."""
     reports = [
         NewReport(
             channel=r.envelope.channel, report_id=r.envelope.report_id, reported_at=r.envelope.reported_at,
@@ -200,7 +203,8 @@ def ingest(
     plan = plan_merges(conn, fresh, prepared, loop.taxonomy if loop else None)
     day = now.astimezone(ZoneInfo(timezone)).date()
     opening = [i for i, target in enumerate(plan) if target is None]
-    first = allocate_sequence(conn, day, len(opening)) if opening else 0
+    reserve = allocate or (lambda d, n: allocate_sequence(conn, d, n))
+    first = reserve(day, len(opening)) if opening else 0
     numbers = {i: ticket_number(ticket_prefix, day, first + n) for n, i in enumerate(opening)}
     batch = []
     memo: dict = {}

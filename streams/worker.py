@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from config import Settings
 from store.loop import escalation_run
+from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
 from streams.envelope import EnvelopeError, parse_envelope
 from streams.intake import Received, RoutingContext, ingest
@@ -154,6 +155,7 @@ class Worker:
                     conn, valid, ctx, now=self.clock(), timezone=self.settings.timezone,
                     ticket_prefix=self.settings.ticket_prefix, events_topic=self.topics.ticket_events,
                     loop=self.loop(conn) if self.loop else None,
+                    allocate=lambda day, count: allocate_sequence_apart(self.engine, day, count),
                 )
             self.stats.tickets += len(created)
         self.stats.messages += len(valid) + len(letters)  # counted once their results are committed
