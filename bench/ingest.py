@@ -4,8 +4,9 @@ private Tansu broker, against the naive design (one database transaction per rep
     .venv/bin/python bench/ingest.py                 # defaults: 20000 reports, 2 workers, 500/s for 20 s
 
 Phases (each with its own database state, topics and consumer group):
-  1. throughput, batched worker: N reports are published first, then W `yunguan worker` processes drain
-     them; the rate is N / (last event published − first ticket written), so group joins do not count;
+  1. throughput, batched worker: W `yunguan worker` processes join the group and are paused (SIGSTOP)
+     while N reports are published, then resumed to drain them; the rate is N / (last event published −
+     first ticket written), so neither group joins nor the load generator's CPU count;
   2. the same with the naive worker (one transaction per report), N_naive reports;
   3. latency, batched worker: reports at a fixed rate; per report the time from the producer's send to
      the arrival of its ticket's event on `tickets.events`.
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -141,12 +143,13 @@ class Bench:
         if not self.args.keep_logs:
             shutil.rmtree(self.state, ignore_errors=True)
 
-    def _phase_env(self, prefix: str) -> dict:
+    def _phase_env(self, prefix: str, pause_s: int = 3) -> dict:
         env = dict(os.environ)
         env.update({
             "YUNGUAN_DATABASE_URL": self.url, "YUNGUAN_KAFKA_BOOTSTRAP": self.bootstrap,
             "YUNGUAN_TOPIC_PREFIX": prefix, "YUNGUAN_WORKER_GROUP": f"{prefix}workers",
-            "YUNGUAN_MAX_POLL_INTERVAL_MS": "3000", "YUNGUAN_SESSION_TIMEOUT_MS": "3000",
+            # Long enough for the workers to sit out a pause (SIGSTOP) without leaving the group.
+            "YUNGUAN_MAX_POLL_INTERVAL_MS": str(pause_s * 1000), "YUNGUAN_SESSION_TIMEOUT_MS": str(pause_s * 1000),
             "YUNGUAN_WORKER_BATCH_SIZE": str(self.args.batch_size), "YUNGUAN_SECRET_KEY": "bench",
         })
         return env
@@ -162,10 +165,10 @@ class Bench:
         create_topics(self.bootstrap, topics, self.args.partitions)
         return prefix, topics
 
-    def _workers(self, prefix: str, naive: bool) -> list[subprocess.Popen]:
+    def _workers(self, prefix: str, naive: bool, pause_s: int = 3) -> list[subprocess.Popen]:
         cmd = [sys.executable, __file__, "--worker", "naive" if naive else "batched"]
         log = open(self.state / f"{prefix}workers.log", "ab")
-        env = {**self._phase_env(prefix), "BENCH_STATS_FILE": str(self.state / f"{prefix}stats.jsonl")}
+        env = {**self._phase_env(prefix, pause_s), "BENCH_STATS_FILE": str(self.state / f"{prefix}stats.jsonl")}
         return [subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
                 for _ in range(self.args.workers)]
 
@@ -260,18 +263,26 @@ class Bench:
         self._reset()
         prefix, topics = self._topics()
         payloads = self._payloads(n, seed=7)
-        workers = self._workers(prefix, naive)
+        workers = self._workers(prefix, naive, pause_s=15)
         try:
             self._wait_group(prefix)
             warm = self._warm_up(topics)
-            before = cpu_seconds(workers)
-            producer = self._producer()
-            futures = [producer.send(topics.report(channel), key=key, value=value)
-                       for channel, key, value in payloads]
-            producer.flush()
-            for f in futures:
-                f.get(30)
-            producer.close()
+            # The backlog is published while the joined workers are paused, so the window measures the
+            # pipeline draining it, not the load generator sharing the two cores with it.
+            for w in workers:
+                os.kill(w.pid, signal.SIGSTOP)
+            try:
+                producer = self._producer()
+                futures = [producer.send(topics.report(channel), key=key, value=value)
+                           for channel, key, value in payloads]
+                producer.flush()
+                for f in futures:
+                    f.get(30)
+                producer.close()
+            finally:
+                before = cpu_seconds(workers)
+                for w in workers:
+                    os.kill(w.pid, signal.SIGCONT)
             self._wait(lambda: self._settled(n + warm), self.args.timeout,
                        f"{n} reports placed and their events sent ({'naive' if naive else 'batched'})")
             after = cpu_seconds(workers)
@@ -283,7 +294,7 @@ class Bench:
                 "FROM tickets t JOIN reports r ON r.ticket_id = t.id JOIN outbox o ON o.key = t.ticket_no "
                 "WHERE r.report_id NOT LIKE 'warm-%'")).one()
         seconds = (row.last - row.first).total_seconds()
-        # CPU per report, µs, from publishing the first report to the last event sent (publishing included).
+        # CPU per report, µs, from resuming the workers to the last event sent.
         cpu_us = {k: round((after[k] - before[k]) / n * 1e6) for k in after}
         return {"reports": n, "tickets": row.tickets, "seconds": round(seconds, 2),
                 "per_second": round(n / seconds, 1), "cpu_us_per_report": cpu_us,
