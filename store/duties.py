@@ -2,7 +2,6 @@
 announced with NOTIFY so that routers in every process reload."""
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from shapely import wkb
@@ -72,7 +71,7 @@ def replace_places(conn: Connection, places: list[Place]) -> int:
     # Fresh statistics at once: without them the planner compares every place with every address
     # (a sequential scan) until autovacuum gets round to it.
     conn.execute(text("ANALYZE places"))
-    conn.execute(text("SELECT pg_notify(:c, 'places')"), {"c": CHANNEL})  # workers drop their geocode caches
+    conn.execute(text("SELECT pg_notify(:c, 'places')"), {"c": CHANNEL})  # workers reload their list of names
     return len(places)
 
 
@@ -93,44 +92,6 @@ def contained_names(address: str, names: tuple[str, ...]) -> list[str]:
     """The gazetteer names that occur in the address (PostgreSQL's strpos(address, name) > 0), in memory:
     a substring test per name is cheap here and impossible for an index there."""
     return [n for n in names if n in address]
-
-
-class GeocodeCache:
-    """The gazetteer's answers for addresses seen before, in the worker's memory: 12345 callers name the same
-    communities and sites again and again, and each miss costs the database a trigram comparison with every
-    place. Bounded (least recently used out first); a worker gets a fresh one whenever the routing context
-    reloads, which `replace_places` triggers with its NOTIFY, so an answer never outlives the gazetteer."""
-
-    def __init__(self, size: int = 20_000) -> None:
-        self.size = size
-        self._answers: OrderedDict[str, list[dict]] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def lookup(self, conn: Connection, addresses: list[tuple[int, str]],
-               names: tuple[str, ...] | None = None) -> dict[int, list[dict]]:
-        """`geocode` for these (index, address) pairs, asking the database only for addresses not cached."""
-        out: dict[int, list[dict]] = {}
-        missing: dict[str, list[int]] = {}
-        for i, address in addresses:
-            known = self._answers.get(address)
-            if known is None:
-                missing.setdefault(address, []).append(i)
-            else:
-                self._answers.move_to_end(address)
-                out[i] = known
-        self.hits += len(addresses) - sum(len(v) for v in missing.values())
-        self.misses += len(missing)
-        if missing:
-            fetched = geocode(conn, list(enumerate(missing)), names)
-            for n, (address, indexes) in enumerate(missing.items()):
-                answer = fetched.get(n, [])
-                self._answers[address] = answer
-                for i in indexes:
-                    out[i] = answer
-            while len(self._answers) > self.size:
-                self._answers.popitem(last=False)
-        return {i: a for i, a in out.items() if a}
 
 
 def geocode(conn: Connection, addresses: list[tuple[int, str]],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from gis.crs import to_wgs84
 from gis.duties import Duties
 from gis.geocode import GeocodeDecision, choose
 from gis.router import Placement, Router
-from store.duties import GeocodeCache
+from store.duties import geocode
 from store.loop import LoopContext, publish_events, save
 from store.loop import load as load_ticket
 from store.tickets import (
@@ -58,7 +58,6 @@ class RoutingContext:
     duties: Duties | None = None
     border_flag_m: float = 30.0
     place_names: tuple[str, ...] | None = None  # the gazetteer's names (None: geocoding reads them itself)
-    geocoded: GeocodeCache = field(default_factory=GeocodeCache)  # lives and dies with this context
 
 
 def _area_json(placement: Placement) -> dict:
@@ -193,7 +192,7 @@ def ingest(
         return []
     lookups = [(i, r.envelope.address) for i, r in enumerate(fresh)
                if r.envelope.location is None and r.envelope.address]
-    found = ctx.geocoded.lookup(conn, lookups, ctx.place_names) if lookups else {}
+    found = geocode(conn, lookups, ctx.place_names) if lookups else {}
     located = [i for i, r in enumerate(fresh) if r.envelope.location is not None]
     points = [(*to_wgs84(fresh[i].envelope.location.lon, fresh[i].envelope.location.lat,
                          fresh[i].envelope.location.crs), fresh[i].envelope.category) for i in located]

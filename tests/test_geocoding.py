@@ -24,6 +24,22 @@ def test_choose_is_strict():
     assert choose([community, twin]).place is None, "two communities matching about equally is ambiguous"
 
 
+def _publish(settings, deps, channel: str, rid: str, **fields) -> None:
+    """One report/1 envelope on its channel's topic, acknowledged by the broker."""
+    e = {"schema": "report/1", "report_id": rid, "channel": channel, "category": "020102",
+         "reported_at": "2026-11-23T09:00:00+08:00", **fields}
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer.send(deps.topics.report(channel), key=rid.encode(), value=json.dumps(e, ensure_ascii=False).encode()).get(10)
+    producer.close()
+
+
+def _ticket_of(engine, rid: str, columns: str):
+    """`columns` of the ticket that report `rid` landed in, or None while it has none."""
+    with engine.connect() as conn:
+        return conn.execute(text(f"SELECT {columns} FROM reports r JOIN tickets t ON t.id = r.ticket_id "
+                                 "WHERE r.report_id = :r"), {"r": rid}).first()
+
+
 @pytest.mark.integration
 def test_hotline_address_routes_when_the_gazetteer_is_sure(settings, deps, worker, engine):
     with engine.connect() as conn:
@@ -64,17 +80,11 @@ def test_a_new_matrix_reaches_the_running_worker_without_a_restart(settings, dep
     from store.duties import load_rules, replace_rules
 
     def send(rid: str) -> None:
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        e = {"schema": "report/1", "report_id": rid, "channel": "grid", "category": "020102",
-             "reported_at": "2026-11-23T09:00:00+08:00", "location": {"lon": 125.4388 + len(rid) * 0.002,
-                                                                      "lat": 43.7126, "crs": "wgs84"}}
-        producer.send(deps.topics.report("grid"), key=rid.encode(), value=json.dumps(e).encode()).get(10)
-        producer.close()
+        _publish(settings, deps, "grid", rid,
+                 location={"lon": 125.4388 + len(rid) * 0.002, "lat": 43.7126, "crs": "wgs84"})
 
     def rule_of(rid: str):
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT t.routing ->> 'rule', t.assignee_code FROM reports r "
-                                     "JOIN tickets t ON t.id = r.ticket_id WHERE r.report_id = :r"), {"r": rid}).first()
+        return _ticket_of(engine, rid, "t.routing ->> 'rule', t.assignee_code")
 
     send("before")
     assert wait_for(lambda: rule_of("before"), what="the first ticket")[1] == "220102-SANITATION"
@@ -91,9 +101,9 @@ def test_a_new_matrix_reaches_the_running_worker_without_a_restart(settings, dep
 
 
 @pytest.mark.integration
-def test_a_changed_gazetteer_reaches_the_worker_s_geocode_cache(settings, deps, worker, engine):
-    """The worker caches gazetteer answers per address; replacing the places must drop them (NOTIFY), or a
-    community taken out of the gazetteer would keep routing calls from the cache."""
+def test_a_changed_gazetteer_reaches_the_running_worker(settings, deps, worker, engine):
+    """The worker holds the gazetteer's names in memory; replacing the places must reach it (NOTIFY), and a
+    community taken out of the gazetteer must stop routing calls."""
     from shapely import wkb
 
     from store.duties import Place, replace_places
@@ -105,20 +115,13 @@ def test_a_changed_gazetteer_reaches_the_worker_s_geocode_cache(settings, deps, 
     address = f"{community}北门附近"
 
     def send(rid: str) -> None:
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        e = {"schema": "report/1", "report_id": rid, "channel": "hotline", "category": "020102",
-             "reported_at": "2026-11-23T09:00:00+08:00", "location": None, "address": address}
-        producer.send(deps.topics.report("hotline"), key=rid.encode(),
-                      value=json.dumps(e, ensure_ascii=False).encode()).get(10)
-        producer.close()
+        _publish(settings, deps, "hotline", rid, location=None, address=address)
 
     def routed(rid: str):
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT t.status, t.routing -> 'geocode' AS geocode FROM reports r "
-                                     "JOIN tickets t ON t.id = r.ticket_id WHERE r.report_id = :r"), {"r": rid}).first()
+        return _ticket_of(engine, rid, "t.status, t.routing -> 'geocode' AS geocode")
 
     send("cache-1")
-    send("cache-2")  # the same address again: answered from the cache, the same way
+    send("cache-2")  # the same address again, the same way
     first, second = (wait_for(lambda r=r: routed(r), what=f"ticket of {r}") for r in ("cache-1", "cache-2"))
     assert first.status == second.status == "dispatched"
     assert first.geocode["place"]["name"] == second.geocode["place"]["name"] == community
