@@ -71,9 +71,8 @@ def run_worker(naive: bool) -> None:
         batched = worker.process
 
         def one_by_one(records) -> None:
-            for tp, messages in records.items():
-                for m in messages:
-                    batched({tp: [m]})  # validate, route and write one report per transaction
+            for m in records:
+                batched([m])  # validate, route and write one report per transaction
 
         worker.process = one_by_one
     run_until_signalled(worker)

@@ -7,11 +7,10 @@ the two re-sends it, and consumers of tickets.events de-duplicate on (ticket_no,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-
-from streams.producer import send_confirmed
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +23,25 @@ _CLAIM = text(
 _MARK = text("UPDATE outbox SET sent_at = now() WHERE id = ANY(:ids)")
 
 
-def relay_once(engine: Engine, producer, limit: int = 500) -> int:
-    """Publish up to `limit` unsent events; return how many were sent."""
+Send = Callable[[list[tuple[str, bytes | None, bytes]]], object]
+
+
+def relay_once(engine: Engine, send: Send, limit: int = 500) -> int:
+    """Publish up to `limit` unsent events through `send` (which returns only once the broker acknowledged
+    every message, and raises otherwise); return how many were sent."""
     with engine.begin() as conn:
         rows = conn.execute(_CLAIM, {"limit": limit}).all()
         if not rows:
             return 0
-        send_confirmed(producer, [(r.topic, r.key.encode("utf-8"), r.payload.encode("utf-8")) for r in rows])
+        send([(r.topic, r.key.encode("utf-8"), r.payload.encode("utf-8")) for r in rows])
         conn.execute(_MARK, {"ids": [r.id for r in rows]})
     return len(rows)
 
 
-def relay_all(engine: Engine, producer, limit: int = 500) -> int:
+def relay_all(engine: Engine, send: Send, limit: int = 500) -> int:
     total = 0
     while True:
-        sent = relay_once(engine, producer, limit)
+        sent = relay_once(engine, send, limit)
         total += sent
         if sent < limit:
             return total

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kafka import KafkaConsumer, OffsetAndMetadata
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -25,7 +24,7 @@ from streams.dlq import dead_letter
 from streams.envelope import EnvelopeError, parse_envelope
 from streams.intake import Received, RoutingContext, ingest
 from streams.outbox import relay_all
-from streams.producer import send_confirmed
+from streams.rdkafka import IntakeConsumer, Record, UnknownTopic
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -84,22 +83,15 @@ class WorkerStats:
     events_relayed: int = 0
 
 
-def make_consumer(settings: Settings, topics: Topics) -> KafkaConsumer:
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.worker_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        allow_auto_create_topics=False,
-        max_poll_interval_ms=settings.max_poll_interval_ms,
-        session_timeout_ms=settings.session_timeout_ms,
-        heartbeat_interval_ms=max(settings.session_timeout_ms // 3, 100),
-        max_poll_records=settings.worker_batch_size,
-        # A fetch that waits for more data holds reports already in other partitions back; 50 ms keeps
-        # p99 intake latency low at the cost of a few empty fetches per second when idle.
-        fetch_max_wait_ms=50,
-    )
-    existing = consumer.topics()
+def make_consumer(settings: Settings, topics: Topics) -> IntakeConsumer:
+    consumer = IntakeConsumer(settings.kafka_bootstrap, settings.worker_group,
+                              max_poll_interval_ms=settings.max_poll_interval_ms,
+                              session_timeout_ms=settings.session_timeout_ms)
+    try:
+        existing = consumer.existing_topics()
+    except BaseException:
+        consumer.close()
+        raise
     missing = [t for t in topics.intake if t not in existing]
     if missing:
         consumer.close()
@@ -112,7 +104,7 @@ def make_consumer(settings: Settings, topics: Topics) -> KafkaConsumer:
 class Worker:
     settings: Settings
     engine: Engine
-    producer: object
+    send: Callable[[list[tuple[str, bytes | None, bytes]]], object]  # confirmed sends (streams.rdkafka)
     routing: Callable[[], RoutingContext]
     topics: Topics
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -126,26 +118,25 @@ class Worker:
         if self.breaker is None:
             self.breaker = Breaker(self.settings.breaker_window, self.settings.breaker_threshold)
 
-    def process(self, records) -> None:
-        """Handle one polled batch: {TopicPartition: [ConsumerRecord]}; raises on transient failure."""
+    def process(self, records: list[Record]) -> None:
+        """Handle one polled batch; raises on transient failure."""
         valid: list[Received] = []
         letters = []
-        for _tp, messages in records.items():
-            for m in messages:
-                try:
-                    envelope = parse_envelope(m.value)
-                    expected = self.topics.channel_of(m.topic)
-                    if envelope.channel != expected:
-                        raise EnvelopeError(
-                            f"channel {envelope.channel!r} does not match topic {m.topic} "
-                            f"(expected channel {expected!r}); publish to reports.{envelope.channel}"
-                        )
-                    valid.append(Received(envelope, m.topic, m.partition, m.offset))
-                except EnvelopeError as exc:
-                    letters.append(dead_letter(self.topics, m, exc.reason))
+        for m in records:
+            try:
+                envelope = parse_envelope(m.value)
+                expected = self.topics.channel_of(m.topic)
+                if envelope.channel != expected:
+                    raise EnvelopeError(
+                        f"channel {envelope.channel!r} does not match topic {m.topic} "
+                        f"(expected channel {expected!r}); publish to reports.{envelope.channel}"
+                    )
+                valid.append(Received(envelope, m.topic, m.partition, m.offset))
+            except EnvelopeError as exc:
+                letters.append(dead_letter(self.topics, m, exc.reason))
         self.breaker.record(len(valid), len(letters))
         if letters:
-            send_confirmed(self.producer, letters)
+            self.send(letters)
             self.stats.dead_letters += len(letters)
             log.warning("dead-lettered %d message(s)", len(letters))
         if valid:
@@ -169,22 +160,23 @@ class Worker:
         if result.applied:
             log.info("deadline pass: %d change(s), %d skipped", len(result.applied), result.skipped)
 
-    def run(self, stop: threading.Event, consumer: KafkaConsumer | None = None) -> None:
+    def run(self, stop: threading.Event, consumer: IntakeConsumer | None = None) -> None:
         check_durability(self.engine)
         consumer = consumer or make_consumer(self.settings, self.topics)
         log.info("worker consuming %s as group %s", ", ".join(self.topics.intake), self.settings.worker_group)
-        relay = Relay(self.engine, self.producer, self.stats)
+        relay = Relay(self.engine, self.send, self.stats)
         relay.start()
         failed = False
         try:
             while not stop.is_set():
-                records = consumer.poll(timeout_ms=200, max_records=self.settings.worker_batch_size)
+                try:
+                    records = consumer.poll_batch(self.settings.worker_batch_size, 0.2)
+                except UnknownTopic as exc:
+                    raise MissingTopic(f"a subscribed topic disappeared: {exc}; run `yunguan up`") from exc
                 if records:
                     self.process(records)
                     relay.wake()  # the batch's events are committed: publish them while the offsets go
-                    consumer.commit(
-                        {tp: OffsetAndMetadata(msgs[-1].offset + 1, "", -1) for tp, msgs in records.items()}
-                    )
+                    consumer.commit(records)
                     self.stats.batches += 1
                 self.escalate_if_due()
                 relay.check()
@@ -208,7 +200,7 @@ class Relay:
     loop, which replays as for any transient failure; unsent rows simply stay in the outbox."""
 
     engine: Engine
-    producer: object
+    send: Callable[[list[tuple[str, bytes | None, bytes]]], object]
     stats: WorkerStats
     idle_s: float = 0.2
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -247,7 +239,7 @@ class Relay:
             self._wake.clear()
             done = self._done.is_set()
             try:
-                self.stats.events_relayed += relay_all(self.engine, self.producer)
+                self.stats.events_relayed += relay_all(self.engine, self.send)
             except BaseException as exc:  # noqa: BLE001 - handed to the loop's thread
                 self._failure = exc
                 return

@@ -63,12 +63,16 @@ def build(settings: Settings) -> Deps:
 
 
 def build_worker(deps: Deps):
+    """The intake worker, with librdkafka's producer for its dead letters and event relay (streams.rdkafka)."""
+    from functools import partial
+
+    from streams import rdkafka
     from streams.worker import Worker
 
     return Worker(
         settings=deps.settings,
         engine=deps.engine,
-        producer=deps.producer(),
+        send=partial(rdkafka.send_confirmed, rdkafka.make_producer(deps.settings.kafka_bootstrap)),
         routing=RoutingCache.from_settings(deps.engine, deps.settings),
         topics=deps.topics,
         clock=deps.clock,
