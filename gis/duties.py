@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import shapely
 from shapely import STRtree
 from shapely.geometry import Point
@@ -97,7 +98,8 @@ class Duties:
         self.zones = list(zones)
         for z in self.zones:
             shapely.prepare(z.geometry)
-        self._zone_tree = STRtree([z.geometry for z in self.zones]) if self.zones else None
+        self._zone_geoms = np.array([z.geometry for z in self.zones], dtype=object)
+        self._zone_tree = STRtree(self._zone_geoms) if self.zones else None
         self.units = {u.code: u for u in units}
         self._by_area_kind = {(u.area_code, u.kind): u for u in self.units.values() if u.area_code}
         self._city_kind = {u.kind: u for u in self.units.values() if u.level == "city"}
@@ -109,6 +111,18 @@ class Duties:
         p = Point(lon, lat)
         return [self.zones[i] for i in sorted(self._zone_tree.query(p)) if self.zones[i].geometry.covers(p)]
 
+    def zones_many(self, points: list[tuple[float, float]]) -> list[list[Zone]]:
+        """`zones_at` for many points in one vectorized query (the worker routes a batch at a time)."""
+        out: list[list[Zone]] = [[] for _ in points]
+        if self._zone_tree is None or not points:
+            return out
+        geoms = shapely.points(points)
+        q, t = self._zone_tree.query(geoms)  # (point, zone) pairs whose boxes meet
+        keep = shapely.covers(self._zone_geoms[t], geoms[q])  # then the exact test on the prepared zones
+        for i, j in sorted(zip(q[keep].tolist(), t[keep].tolist(), strict=True)):
+            out[i].append(self.zones[j])
+        return out
+
     def _resolve(self, unit: str, areas: Mapping[str, str | None]) -> UnitInfo | None:
         if unit == "street_office":
             return self._by_area_kind.get((areas.get("street"), "street_office"))
@@ -118,9 +132,12 @@ class Duties:
             return self._city_kind.get(unit.split(":", 1)[1])
         return self.units.get(unit)
 
-    def decide(self, category: str | None, areas: Mapping[str, str | None], lon: float, lat: float) -> Duty | None:
-        """`areas`: level → code of the placement. None when not even a district centre answers."""
-        zones = self.zones_at(lon, lat)
+    def decide(self, category: str | None, areas: Mapping[str, str | None], lon: float, lat: float,
+               zones: list[Zone] | None = None) -> Duty | None:
+        """`areas`: level → code of the placement; `zones`: the zones at the point, when the caller looked them
+        up for a whole batch (`zones_many`). None when not even a district centre answers."""
+        if zones is None:
+            zones = self.zones_at(lon, lat)
         zone_kinds = {z.kind: z for z in zones}
         codes = [c for c in areas.values() if c]
         for rule in self.rules:

@@ -25,6 +25,7 @@ class NewReport:
     topic: str
     partition: int
     offset: int
+    ticket_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,25 +48,41 @@ class NewTicket:
 
 _INSERT_REPORTS = text(
     "INSERT INTO reports (channel, report_id, reported_at, category, envelope, source_topic, source_partition, "
-    "source_offset) SELECT r.channel, r.report_id, r.reported_at, r.category, r.envelope, r.topic, r.partition, "
-    "r.offset FROM jsonb_to_recordset(:rows) AS r(channel text, report_id text, reported_at timestamptz, "
-    "category text, envelope jsonb, topic text, \"partition\" int, \"offset\" bigint) "
+    "source_offset, ticket_id) SELECT r.channel, r.report_id, r.reported_at, r.category, r.envelope, r.topic, "
+    "r.partition, r.offset, r.ticket_id FROM jsonb_to_recordset(:rows) AS r(seq int, channel text, report_id text, "
+    "reported_at timestamptz, category text, envelope jsonb, topic text, \"partition\" int, \"offset\" bigint, "
+    "ticket_id bigint) ORDER BY r.seq "
     "ON CONFLICT ON CONSTRAINT reports_channel_report_id DO NOTHING RETURNING id, channel, report_id"
 ).bindparams(bindparam("rows", type_=JSONB))
 
+_SEEN_REPORTS = text(
+    "SELECT r.channel, r.report_id FROM reports r "
+    "JOIN unnest(CAST(:channels AS text[]), CAST(:ids AS text[])) AS k(channel, report_id) "
+    "ON r.channel = k.channel AND r.report_id = k.report_id"
+)
+
+
+def seen_reports(conn: Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (channel, report_id) are in the database already (committed): redeliveries make nothing."""
+    if not keys:
+        return set()
+    rows = conn.execute(_SEEN_REPORTS, {"channels": [c for c, _ in keys], "ids": [r for _, r in keys]})
+    return {(row.channel, row.report_id) for row in rows}
+
 
 def insert_reports(conn: Connection, reports: list[NewReport]) -> dict[tuple[str, str], int]:
-    """Insert the reports not seen before in one statement; return {(channel, report_id): id} of the new
-    ones only. A report seen before (redelivery) or twice in the batch is inserted once."""
+    """Insert the reports not seen before in one statement, in the given order (ids ascend with it), each
+    already pointing at its ticket when `ticket_id` is set; return {(channel, report_id): id} of the rows
+    inserted. A report seen before (redelivery) or twice in the batch is inserted once."""
     if not reports:
         return {}
     rows = [
         {
-            "channel": r.channel, "report_id": r.report_id, "reported_at": r.reported_at.isoformat(),
+            "seq": seq, "channel": r.channel, "report_id": r.report_id, "reported_at": r.reported_at.isoformat(),
             "category": r.category, "envelope": r.envelope, "topic": r.topic, "partition": r.partition,
-            "offset": r.offset,
+            "offset": r.offset, "ticket_id": r.ticket_id,
         }
-        for r in reports
+        for seq, r in enumerate(reports)
     ]
     return {(row.channel, row.report_id): row.id for row in conn.execute(_INSERT_REPORTS, {"rows": rows})}
 

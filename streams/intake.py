@@ -35,8 +35,8 @@ from store.tickets import (
     allocate_sequence,
     insert_reports,
     insert_tickets,
-    link_reports,
     merge_candidates,
+    seen_reports,
 )
 from streams.envelope import ReportEnvelope, validate_envelope
 
@@ -72,11 +72,16 @@ def decide_route(ctx: RoutingContext, lon: float, lat: float, category: str | No
 
 def decide_routes(ctx: RoutingContext, rows: list[tuple[float, float, str | None]]) -> list[dict]:
     """`decide_route` for many points at once (bulk routing): the placements are computed as one batch."""
-    placements = ctx.router.place_many([(lon, lat) for lon, lat, _ in rows])
-    return [decision_for(ctx, p, lon, lat, category) for p, (lon, lat, category) in zip(placements, rows, strict=True)]
+    points = [(lon, lat) for lon, lat, _ in rows]
+    placements = ctx.router.place_many(points)
+    zones = ctx.duties.zones_many(points) if ctx.duties is not None else [None] * len(rows)
+    return [decision_for(ctx, p, lon, lat, category, z)
+            for p, (lon, lat, category), z in zip(placements, rows, zones, strict=True)]
 
 
-def decision_for(ctx: RoutingContext, placement: Placement, lon: float, lat: float, category: str | None) -> dict:
+def decision_for(ctx: RoutingContext, placement: Placement, lon: float, lat: float, category: str | None,
+                 zones: list | None = None) -> dict:
+    """`zones`: the special zones at the point when the caller looked them up for a batch (None: look up)."""
     assignee = None
     rule = None
     zone = None
@@ -84,7 +89,7 @@ def decision_for(ctx: RoutingContext, placement: Placement, lon: float, lat: flo
     if district is not None and placement.method != "manual":
         if ctx.duties is not None:
             codes = {level: (ref.code if ref else None) for level, ref in placement.areas.items()}
-            duty = ctx.duties.decide(category, codes, lon, lat)
+            duty = ctx.duties.decide(category, codes, lon, lat, zones)
             if duty is not None:
                 assignee = Unit(duty.unit.code, duty.unit.name, duty.unit.level)
                 rule = duty.rule
@@ -170,22 +175,17 @@ def ingest(
     allocate: Callable[[date, int], int] | None = None,
 ) -> list[str]:
     """Write the reports and one ticket per report not seen before; return the new ticket numbers.
-    Redelivered reports hit the unique (channel, report_id) and make nothing. `allocate(day, count)`
-    reserves ticket numbers (default: in this transaction)."""
-    reports = [
-        NewReport(
-            channel=r.envelope.channel, report_id=r.envelope.report_id, reported_at=r.envelope.reported_at,
-            category=r.envelope.category, envelope=r.envelope.to_json_dict(), topic=r.topic,
-            partition=r.partition, offset=r.offset,
-        )
-        for r in received
-    ]
-    new_ids = insert_reports(conn, reports)
+    Redelivered reports make nothing: those already committed are skipped up front, and the unique
+    (channel, report_id) catches one that another worker writes at the same moment (after a rebalance), in
+    which case this transaction is abandoned and the batch replayed. Reports are written last, each already
+    pointing at its ticket: linking them afterwards rewrote every report row a second time.
+    `allocate(day, count)` reserves ticket numbers (default: in this transaction)."""
+    seen = seen_reports(conn, [(r.envelope.channel, r.envelope.report_id) for r in received])
     fresh = []
     taken: set[tuple[str, str]] = set()
     for r in received:  # the same report twice in one batch: only its first copy counts
         key = (r.envelope.channel, r.envelope.report_id)
-        if key in new_ids and key not in taken:
+        if key not in seen and key not in taken:
             taken.add(key)
             fresh.append(r)
     if not fresh:
@@ -208,15 +208,32 @@ def ingest(
     batch = []
     memo: dict = {}
     for i in opening:
-        r, ticket = fresh[i], prepared[i]
+        ticket = prepared[i]
         if loop is not None:
             ticket = with_loop(numbers[i], ticket, loop, now, memo)
-        batch.append(TicketToWrite(numbers[i], ticket, (new_ids[(r.envelope.channel, r.envelope.report_id)],)))
+        batch.append(TicketToWrite(numbers[i], ticket, ()))
     ids = insert_tickets(conn, batch, now, events_topic)
+    ticket_of = [ids[numbers[i]] if into is None else
+                 (into.existing.id if into.existing is not None else ids[numbers[into.batch_index]])
+                 for i, into in enumerate(plan)]
+    written = insert_reports(conn, [
+        NewReport(channel=r.envelope.channel, report_id=r.envelope.report_id, reported_at=r.envelope.reported_at,
+                  category=r.envelope.category, envelope=r.envelope.to_json_dict(), topic=r.topic,
+                  partition=r.partition, offset=r.offset, ticket_id=ticket_of[i])
+        for i, r in enumerate(fresh)])
+    if len(written) != len(fresh):
+        missing = next(k for k in taken if k not in written)
+        raise ConcurrentIntake(f"report {missing[0]}/{missing[1]} was written by another worker meanwhile; "
+                               "replaying the batch")
     merged = [(i, target) for i, target in enumerate(plan) if target is not None]
     if merged:
-        write_merges(conn, merged, fresh, new_ids, numbers, ids, now, events_topic)
+        write_merges(conn, merged, fresh, ticket_of, now, events_topic)
     return [w.ticket_no for w in batch]
+
+
+class ConcurrentIntake(RuntimeError):
+    """Another worker wrote one of this batch's reports after the batch looked (a rebalance handed its
+    partition over mid-batch): a transient failure, the batch is replayed and then finds it written."""
 
 
 @dataclass(frozen=True)
@@ -269,23 +286,22 @@ def _nearby(candidates, lon: float, lat: float, distance_m: float) -> list[Candi
 
 
 def write_merges(conn: Connection, merged: list[tuple[int, MergeInto]], fresh: list[Received],
-                 new_ids: dict, numbers: dict[int, str], ids: dict[str, int], now: datetime, events_topic: str) -> None:
-    """Attach merged reports: report links, the report count, one history entry per report (hash-chained)
-    and one `merged` event per ticket at a new version, so consoles update. Set-based like new tickets."""
+                 ticket_of: list[int], now: datetime, events_topic: str) -> None:
+    """Attach merged reports (written already, pointing at their ticket): the report count, one history entry
+    per report (hash-chained) and one `merged` event per ticket at a new version, so consoles update.
+    Set-based like new tickets."""
     by_ticket: dict[int, list[tuple[int, MergeInto]]] = {}
     for i, into in merged:
-        tid = into.existing.id if into.existing is not None else ids[numbers[into.batch_index]]
-        by_ticket.setdefault(tid, []).append((i, into))
+        by_ticket.setdefault(ticket_of[i], []).append((i, into))
     current = {row.id: row for row in conn.execute(  # existing tickets are locked (FOR UPDATE) since the plan
         text("SELECT id, ticket_no, status, history_head FROM tickets WHERE id = ANY(:ids)"),
         {"ids": list(by_ticket)})}
-    history, links, counts = [], [], []
+    history, counts = [], []
     for tid, items in by_ticket.items():
         row = current[tid]
         head = row.history_head
         for i, into in items:
             e = fresh[i].envelope
-            links.append((new_ids[(e.channel, e.report_id)], tid))
             data = {"channel": e.channel, "report_id": e.report_id, "distance_m": round(into.distance_m, 1)}
             digest = entry_hash(head, row.ticket_no, now, "system", "system", "system", "merge", row.status,
                                 row.status, into.reason, data)
@@ -296,7 +312,6 @@ def write_merges(conn: Connection, merged: list[tuple[int, MergeInto]], fresh: l
             head = digest
         counts.append({"id": tid, "n": len(items), "head": head})
     conn.execute(_MERGE_HISTORY, {"rows": history})
-    link_reports(conn, [r for r, _ in links], [t for _, t in links])
     conn.execute(_MERGE_TICKETS, {"rows": counts, "now": now})
     publish_events(conn, list(by_ticket), "merged", now, "system", events_topic)
 

@@ -1,0 +1,69 @@
+"""Two workers writing the same report at once (a rebalance hands a partition over mid-batch): exactly one
+ticket, and the loser's transaction is abandoned whole, to be replayed. Real PostgreSQL, two transactions."""
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from streams.envelope import validate_envelope
+from streams.intake import ConcurrentIntake, Received, ingest
+from streams.routing import RoutingCache
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+
+def _batch() -> list[Received]:
+    envelopes = [{"schema": "report/1", "report_id": f"race-{n}", "channel": "grid", "category": "020102",
+                  "reported_at": "2026-11-25T09:00:00+08:00", "description": "垃圾满溢",
+                  "location": {"lon": 125.32 + n * 0.01, "lat": 43.88, "crs": "wgs84"}} for n in range(3)]
+    return [Received(validate_envelope(e), "reports.grid", 0, n) for n, e in enumerate(envelopes)]
+
+
+def _ingest(conn, ctx) -> list[str]:
+    return ingest(conn, _batch(), ctx, now=NOW, timezone="Asia/Shanghai", ticket_prefix="CC",
+                  events_topic="tickets.events")
+
+
+def test_the_second_writer_of_a_report_makes_no_ticket_and_writes_nothing(clean_db, base_settings):
+    engine = clean_db
+    ctx = RoutingCache.from_settings(engine, base_settings)()
+    first = engine.connect()
+    first_tx = first.begin()
+    opened = _ingest(first, ctx)  # uncommitted: the second writer cannot see these reports yet
+    assert len(opened) == 3
+    outcome: dict = {}
+
+    def second_writer() -> None:
+        try:
+            with engine.begin() as conn:
+                outcome["opened"] = _ingest(conn, ctx)
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    with engine.connect() as watch:  # the second writer waits on the first one's report rows
+        wait_for(lambda: watch.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )).scalar_one() > 0, timeout=20, what="the second writer to wait for the first")
+    first_tx.commit()
+    first.close()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("error"), ConcurrentIntake), outcome
+    with engine.connect() as conn:
+        tickets = conn.execute(text("SELECT ticket_no FROM tickets ORDER BY ticket_no")).scalars().all()
+        reports = conn.execute(text("SELECT report_id, ticket_id FROM reports ORDER BY id")).all()
+        events = conn.execute(text("SELECT count(*) FROM outbox")).scalar_one()
+    assert tickets == sorted(opened)
+    assert [r.report_id for r in reports] == ["race-0", "race-1", "race-2"]
+    assert all(r.ticket_id is not None for r in reports)
+    assert events == 3  # the abandoned transaction left no event behind
+    with engine.begin() as conn:  # the replay finds the reports written and makes nothing
+        assert _ingest(conn, ctx) == []
