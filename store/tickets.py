@@ -245,18 +245,24 @@ _CANDIDATES = text(
     "CROSS JOIN LATERAL (SELECT t.id, t.ticket_no, t.category, t.status, ST_X(t.location) AS lon, "
     "ST_Y(t.location) AS lat, t.version, t.history_head, "
     "(SELECT max(r.reported_at) FROM reports r WHERE r.ticket_id = t.id) AS last_at FROM tickets t "
-    # A bounding box the GiST index answers per report (50 km per degree is conservative up to 63° N), then
-    # the exact geodesic distance; the category and status filter the few tickets nearby.
-    "WHERE t.location && ST_Expand(ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326), q.dist / 50000.0) "
-    "AND t.category = q.category AND t.status NOT IN ('closed', 'rejected') "
-    "AND ST_DWithin(t.location::geography, ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326)::geography, q.dist) "
-    "FOR UPDATE OF t) AS t"
+    # The open tickets of the category in a box that surely holds the merge circle (a degree of latitude is
+    # over 110 km, one of longitude over 110 km × cos(latitude)), answered by the GiST index on
+    # (category, location) of open tickets (migration 0008); then the exact geodesic distance.
+    "WHERE t.category = q.category AND t.status NOT IN ('closed', 'rejected') "
+    "AND t.location && ST_Expand(ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326), "
+    "q.dist / (110000.0 * greatest(cos(radians(abs(q.lat) + q.dist / 110000.0)), 0.01)), q.dist / 110000.0) "
+    "AND ST_DWithin(t.location::geography, ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326)::geography, q.dist)"
+    ") AS t"
 ).bindparams(bindparam("rows", type_=JSONB))
+
+_LOCK_OPEN = text(
+    "SELECT id FROM tickets WHERE id = ANY(:ids) AND status NOT IN ('closed', 'rejected') ORDER BY id FOR NO KEY UPDATE"
+)
 
 
 @dataclass(frozen=True)
 class OpenTicket:
-    """An open ticket a new report might belong to, locked for this transaction (FOR UPDATE)."""
+    """An open ticket a new report might belong to (as read, not locked: `lock_open` locks the chosen ones)."""
 
     id: int
     ticket_no: str
@@ -279,6 +285,16 @@ def merge_candidates(conn: Connection, probes: list[dict]) -> dict[int, list[Ope
             row.id, row.ticket_no, row.category, row.status, row.lon, row.lat, row.version, row.history_head,
             row.last_at))
     return out
+
+
+def lock_open(conn: Connection, ids: list[int]) -> set[int]:
+    """Lock the tickets reports will merge into (in id order, so two writers cannot deadlock on them) and
+    return those still open. Only the chosen targets are locked: locking every candidate wrote a row lock
+    for ~6 tickets per report. NO KEY UPDATE, the lock an UPDATE of the row takes: reports referencing the
+    ticket (a key-share lock for the foreign key) are not held up by it."""
+    if not ids:
+        return set()
+    return set(conn.execute(_LOCK_OPEN, {"ids": sorted(set(ids))}).scalars())
 
 
 def link_reports(conn: Connection, report_ids: list[int], ticket_ids: list[int]) -> None:

@@ -35,6 +35,7 @@ from store.tickets import (
     allocate_sequence,
     insert_reports,
     insert_tickets,
+    lock_open,
     merge_candidates,
     seen_reports,
 )
@@ -227,13 +228,21 @@ def ingest(
                                "replaying the batch")
     merged = [(i, target) for i, target in enumerate(plan) if target is not None]
     if merged:
+        # Locked last, so the tickets other workers also merge into are held only for the merge and commit.
+        targets = {into.existing.id: into.existing.ticket_no for _, into in merged if into.existing is not None}
+        still_open = lock_open(conn, list(targets))
+        if len(still_open) != len(targets):
+            gone = next(no for tid, no in targets.items() if tid not in still_open)
+            raise ConcurrentIntake(f"ticket {gone} was closed while reports were being merged into it; "
+                                   "replaying the batch")
         write_merges(conn, merged, fresh, ticket_of, now, events_topic)
     return [w.ticket_no for w in batch]
 
 
 class ConcurrentIntake(RuntimeError):
-    """Another worker wrote one of this batch's reports after the batch looked (a rebalance handed its
-    partition over mid-batch): a transient failure, the batch is replayed and then finds it written."""
+    """Something the batch relied on changed under it: another worker wrote one of its reports (a rebalance
+    handed the partition over mid-batch), or a ticket it merges into was closed meanwhile. A transient
+    failure: the transaction is abandoned and the batch replayed, which then sees the change."""
 
 
 @dataclass(frozen=True)
@@ -293,7 +302,7 @@ def write_merges(conn: Connection, merged: list[tuple[int, MergeInto]], fresh: l
     by_ticket: dict[int, list[tuple[int, MergeInto]]] = {}
     for i, into in merged:
         by_ticket.setdefault(ticket_of[i], []).append((i, into))
-    current = {row.id: row for row in conn.execute(  # existing tickets are locked (FOR UPDATE) since the plan
+    current = {row.id: row for row in conn.execute(  # merge targets are locked (lock_open) since the plan
         text("SELECT id, ticket_no, status, history_head FROM tickets WHERE id = ANY(:ids)"),
         {"ids": list(by_ticket)})}
     history, counts = [], []

@@ -67,3 +67,60 @@ def test_the_second_writer_of_a_report_makes_no_ticket_and_writes_nothing(clean_
     assert events == 3  # the abandoned transaction left no event behind
     with engine.begin() as conn:  # the replay finds the reports written and makes nothing
         assert _ingest(conn, ctx) == []
+
+
+def _one(report_id: str, lon: float) -> list[Received]:
+    e = {"schema": "report/1", "report_id": report_id, "channel": "public", "category": "020102",
+         "reported_at": "2026-11-25T09:05:00+08:00", "description": "垃圾满溢",
+         "location": {"lon": lon, "lat": 43.88, "crs": "wgs84"}}
+    return [Received(validate_envelope(e), "reports.public", 0, 0)]
+
+
+def test_a_ticket_closed_while_a_report_merges_into_it_replays_the_batch_into_a_new_ticket(clean_db, base_settings):
+    engine = clean_db
+    ctx = RoutingCache.from_settings(engine, base_settings)()
+    kw = {"now": NOW, "timezone": "Asia/Shanghai", "ticket_prefix": "CC", "events_topic": "tickets.events"}
+    with engine.begin() as conn:
+        [first_no] = ingest(conn, _one("p-1", 125.32), ctx, **kw)
+    closer = engine.connect()
+    closer_tx = closer.begin()
+    closer.execute(text("UPDATE tickets SET status = 'closed' WHERE ticket_no = :n"), {"n": first_no})
+    outcome: dict = {}
+
+    def merging_writer() -> None:  # 8 m away, same category: merges into the ticket being closed
+        try:
+            with engine.begin() as conn:
+                outcome["opened"] = ingest(conn, _one("p-2", 125.3201), ctx, **kw)
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=merging_writer)
+    thread.start()
+    with engine.connect() as watch:
+        wait_for(lambda: watch.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )).scalar_one() > 0, timeout=20, what="the merging writer to wait for the ticket's lock")
+    closer_tx.commit()
+    closer.close()
+    thread.join(20)
+    assert isinstance(outcome.get("error"), ConcurrentIntake), outcome
+    with engine.begin() as conn:  # the replay sees the ticket closed and opens a new one
+        [second_no] = ingest(conn, _one("p-2", 125.3201), ctx, **kw)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT t.ticket_no, t.report_count, array_agg(r.report_id) AS ids FROM tickets t "
+                                 "JOIN reports r ON r.ticket_id = t.id GROUP BY t.id ORDER BY t.id")).all()
+    assert [(r.ticket_no, r.report_count, r.ids) for r in rows] == [(first_no, 1, ["p-1"]), (second_no, 1, ["p-2"])]
+
+
+def test_without_the_close_the_same_report_merges(clean_db, base_settings):
+    """The control for the test above: the two reports do merge when nothing intervenes."""
+    engine = clean_db
+    ctx = RoutingCache.from_settings(engine, base_settings)()
+    kw = {"now": NOW, "timezone": "Asia/Shanghai", "ticket_prefix": "CC", "events_topic": "tickets.events"}
+    with engine.begin() as conn:
+        [first_no] = ingest(conn, _one("p-1", 125.32), ctx, **kw)
+    with engine.begin() as conn:
+        assert ingest(conn, _one("p-2", 125.3201), ctx, **kw) == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT report_count FROM tickets WHERE ticket_no = :n"),
+                            {"n": first_no}).scalar_one() == 2
