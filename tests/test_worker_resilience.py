@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import create_engine, text
 
 from streams.worker import Breaker, BreakerOpen, DurabilityOff, check_durability
-from tests.helpers import wait_for
+from tests.helpers import stable_members, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +103,44 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(settings, deps, 
     with engine.connect() as conn:
         stored = set(conn.execute(text("SELECT ticket_no FROM tickets")).scalars())
     assert published == stored
+
+
+def test_two_workers_with_a_rebalance_on_join_and_on_leave_make_exactly_one_ticket_each(
+        settings, deps, engine, tmp_path):
+    """Several workers share the partitions: one joins mid-stream (a rebalance hands partitions over while
+    batches are in flight), then the first leaves with SIGTERM and the second finishes alone."""
+    n = 8000
+    channels = ("grid", "hotline", "public", "sensor")
+    _publish(settings, deps.topics, [_envelope(i, channels[i % 4]) for i in range(n)])
+    first = _start_worker(settings, tmp_path / "worker1.log")
+    second = None
+    try:
+        wait_for(lambda: _count(engine, "SELECT count(*) FROM tickets") >= 100, 60, what="the first tickets")
+        second = _start_worker(settings, tmp_path / "worker2.log")
+        wait_for(lambda: stable_members(settings.kafka_bootstrap, settings.worker_group) == 2, 60, interval=0.2,
+                 what="both workers in the group")
+        at_join = _count(engine, "SELECT count(*) FROM tickets")
+        assert at_join < n, "the stream was done before the second worker joined; the test proves nothing"
+        wait_for(lambda: _count(engine, "SELECT count(*) FROM tickets") >= at_join + 200, 60, interval=0.1,
+                 what="tickets with both workers consuming")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0, (tmp_path / "worker1.log").read_text()[-2000:]
+        at_leave = _count(engine, "SELECT count(*) FROM tickets")
+        assert at_leave < n, "the stream was done before the first worker left; the test proves nothing"
+        wait_for(lambda: _count(engine, "SELECT count(*) FROM reports") == n, 120, interval=0.2,
+                 what=f"{n} reports with the second worker alone")
+        wait_for(lambda: _count(engine, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0, 60,
+                 what="the outbox to drain")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0, (tmp_path / "worker2.log").read_text()[-2000:]
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert _count(engine, "SELECT count(*) FROM tickets") == n
+    assert _count(engine, "SELECT count(*) FROM reports WHERE ticket_id IS NULL") == 0
+    assert _count(engine, "SELECT count(DISTINCT (channel, report_id)) FROM reports") == n
 
 
 def test_worker_refuses_to_run_without_synchronous_commit(base_settings):
