@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import create_engine, text
 
-from streams.worker import Breaker, BreakerOpen, DurabilityOff, check_durability
+from streams.worker import Breaker, BreakerOpen, DurabilityOff, MissingTopic, check_durability
 from tests.helpers import stable_members, wait_for
 
 pytestmark = pytest.mark.integration
@@ -141,6 +141,31 @@ def test_two_workers_with_a_rebalance_on_join_and_on_leave_make_exactly_one_tick
     assert _count(engine, "SELECT count(*) FROM tickets") == n
     assert _count(engine, "SELECT count(*) FROM reports WHERE ticket_id IS NULL") == 0
     assert _count(engine, "SELECT count(DISTINCT (channel, report_id)) FROM reports") == n
+
+
+def test_worker_refuses_to_start_when_an_intake_topic_is_missing(base_settings, clean_db):
+    """No topic auto-creation: a worker pointed at topics nobody created stops and names them."""
+    import threading
+
+    from yunguan.wiring import build, build_worker
+
+    prefix = f"absent{uuid.uuid4().hex[:6]}."
+    deps = build(base_settings.replace(topic_prefix=prefix, worker_group=f"{prefix}worker"))
+    try:
+        with pytest.raises(MissingTopic, match=rf"{prefix}reports\.grid"):
+            build_worker(deps).run(threading.Event())
+        assert not any(t.startswith(prefix) for t in _topic_names(base_settings.kafka_bootstrap)), \
+            "asking for a missing topic must not create it"
+    finally:
+        deps.close()
+
+
+def _topic_names(bootstrap: str) -> set[str]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        return set(consumer.topics())
+    finally:
+        consumer.close()
 
 
 def test_worker_refuses_to_run_without_synchronous_commit(base_settings):
