@@ -168,6 +168,44 @@ def _topic_names(bootstrap: str) -> set[str]:
         consumer.close()
 
 
+def test_a_dead_letter_the_broker_did_not_take_is_not_committed_past(settings, deps):
+    """If the dead-letter send fails, the worker stops before committing; the next worker gets the message
+    again and dead-letters it then: nothing is lost between the intake topic and reports.dlq."""
+    import threading
+    from functools import partial
+
+    from streams import rdkafka
+    from streams.producer import BrokerUnavailable
+    from tests.helpers import free_port
+    from yunguan.wiring import build_worker
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    sent = producer.send(deps.topics.report("public"), key=b"bad", value=b"not json").get(10)
+    producer.close()
+
+    failing = build_worker(deps)  # consumes from the real broker, sends to an address where none answers
+    failing.send = partial(rdkafka.send_confirmed,
+                           rdkafka.make_producer(f"127.0.0.1:{free_port()}", request_timeout_ms=1000), timeout_s=3)
+    with pytest.raises(BrokerUnavailable):
+        failing.run(threading.Event())
+    assert failing.stats.dead_letters == 0 and failing.stats.batches == 0
+
+    working = build_worker(deps)
+    stop = threading.Event()
+    thread = threading.Thread(target=working.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: working.stats.dead_letters == 1, 60, what="the message dead-lettered on the second try")
+    finally:
+        stop.set()
+        thread.join(20)
+    consumer = KafkaConsumer(deps.topics.dlq, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=1500)
+    letters = [json.loads(m.value) for m in consumer]
+    consumer.close()
+    assert [(x["topic"], x["partition"], x["offset"]) for x in letters] == [(sent.topic, sent.partition, sent.offset)]
+
+
 def test_worker_refuses_to_run_without_synchronous_commit(base_settings):
     engine = create_engine(base_settings.database_url, connect_args={"options": "-c synchronous_commit=off"})
     try:
