@@ -30,6 +30,30 @@ def _ingest(conn, ctx) -> list[str]:
                   events_topic="tickets.events")
 
 
+def _blocked_writer(engine, write, other_tx, what: str) -> dict:
+    """Run `write(conn)` in a transaction of its own on a thread, wait until it waits for a lock that
+    `other_tx` holds, commit `other_tx`, and return what the writer returned ("opened") or raised ("error")."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            with engine.begin() as conn:
+                outcome["opened"] = write(conn)
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    with engine.connect() as watch:
+        wait_for(lambda: watch.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )).scalar_one() > 0, timeout=20, what=what)
+    other_tx.commit()
+    thread.join(20)
+    assert not thread.is_alive()
+    return outcome
+
+
 def test_the_second_writer_of_a_report_makes_no_ticket_and_writes_nothing(clean_db, base_settings):
     engine = clean_db
     ctx = RoutingCache.from_settings(engine, base_settings)()
@@ -37,25 +61,9 @@ def test_the_second_writer_of_a_report_makes_no_ticket_and_writes_nothing(clean_
     first_tx = first.begin()
     opened = _ingest(first, ctx)  # uncommitted: the second writer cannot see these reports yet
     assert len(opened) == 3
-    outcome: dict = {}
-
-    def second_writer() -> None:
-        try:
-            with engine.begin() as conn:
-                outcome["opened"] = _ingest(conn, ctx)
-        except BaseException as exc:  # noqa: BLE001 - inspected below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=second_writer)
-    thread.start()
-    with engine.connect() as watch:  # the second writer waits on the first one's report rows
-        wait_for(lambda: watch.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )).scalar_one() > 0, timeout=20, what="the second writer to wait for the first")
-    first_tx.commit()
+    outcome = _blocked_writer(engine, lambda conn: _ingest(conn, ctx), first_tx,
+                              "the second writer to wait for the first one's report rows")
     first.close()
-    thread.join(20)
-    assert not thread.is_alive()
     assert isinstance(outcome.get("error"), ConcurrentIntake), outcome
     with engine.connect() as conn:
         tickets = conn.execute(text("SELECT ticket_no FROM tickets ORDER BY ticket_no")).scalars().all()
@@ -85,24 +93,10 @@ def test_a_ticket_closed_while_a_report_merges_into_it_replays_the_batch_into_a_
     closer = engine.connect()
     closer_tx = closer.begin()
     closer.execute(text("UPDATE tickets SET status = 'closed' WHERE ticket_no = :n"), {"n": first_no})
-    outcome: dict = {}
-
-    def merging_writer() -> None:  # 8 m away, same category: merges into the ticket being closed
-        try:
-            with engine.begin() as conn:
-                outcome["opened"] = ingest(conn, _one("p-2", 125.3201), ctx, **kw)
-        except BaseException as exc:  # noqa: BLE001 - inspected below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=merging_writer)
-    thread.start()
-    with engine.connect() as watch:
-        wait_for(lambda: watch.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )).scalar_one() > 0, timeout=20, what="the merging writer to wait for the ticket's lock")
-    closer_tx.commit()
+    # 8 m away, same category: merges into the ticket being closed
+    outcome = _blocked_writer(engine, lambda conn: ingest(conn, _one("p-2", 125.3201), ctx, **kw), closer_tx,
+                              "the merging writer to wait for the ticket's lock")
     closer.close()
-    thread.join(20)
     assert isinstance(outcome.get("error"), ConcurrentIntake), outcome
     with engine.begin() as conn:  # the replay sees the ticket closed and opens a new one
         [second_no] = ingest(conn, _one("p-2", 125.3201), ctx, **kw)
