@@ -59,6 +59,7 @@ class IntakeConsumer:
             "fetch.wait.max.ms": 50,
             # The prefetch queue: enough for several batches, bounded so a long backlog does not fill memory.
             "queued.max.messages.kbytes": 16384,
+            "socket.nagle.disable": True,  # small requests (fetches, commits) must not wait for delayed ACKs
             "logger": _rdlog,
         })
 
@@ -128,6 +129,7 @@ def make_producer(bootstrap: str, *, request_timeout_ms: int = 5000) -> Producer
         "max.in.flight.requests.per.connection": 5,
         "request.timeout.ms": request_timeout_ms,
         "message.timeout.ms": request_timeout_ms + 3000,
+        "socket.nagle.disable": True,
         "logger": _rdlog,
     })
 
