@@ -128,20 +128,27 @@ class Bench:
     def __enter__(self):
         if not self.args.bootstrap:
             ensure_broker(self.bootstrap, self.state, _quiet)
-        drop_database(self.url)
-        ensure_postgres(self.url, _quiet)
-        self.engine = make_engine(self.url)
-        upgrade(self.engine)
-        load_demo_data(self.engine, _quiet)
+        try:
+            drop_database(self.url)
+            ensure_postgres(self.url, _quiet)
+            self.engine = make_engine(self.url)
+            upgrade(self.engine)
+            load_demo_data(self.engine, _quiet)
+        except BaseException:
+            self.__exit__(None, None, None)  # a failed set-up must not leave its broker running
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        self.engine.dispose()
-        drop_database(self.url)
-        if not self.args.bootstrap:
-            stop_broker(self.state, _quiet)
-        if not self.args.keep_logs:
-            shutil.rmtree(self.state, ignore_errors=True)
+        try:
+            if self.engine is not None:
+                self.engine.dispose()
+            drop_database(self.url)
+        finally:
+            if not self.args.bootstrap:
+                stop_broker(self.state, _quiet)
+            if not self.args.keep_logs:
+                shutil.rmtree(self.state, ignore_errors=True)
 
     def _phase_env(self, prefix: str, pause_s: int = 3) -> dict:
         env = dict(os.environ)
