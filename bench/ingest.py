@@ -35,7 +35,7 @@ from config import load_settings
 from gis.areas import read_geojson
 from store.db import make_engine, with_database
 from store.migrate import upgrade
-from streams.topics import Topics, create_topics
+from streams.topics import Topics, create_topics, stable_members
 from yunguan.demo import demo_file, load_demo_data
 from yunguan.services import drop_database, ensure_broker, ensure_postgres, stop_broker
 from yunguan.simulate import Simulator
@@ -222,27 +222,10 @@ class Bench:
 
     def _wait_group(self, prefix: str) -> None:
         """Until every worker has joined and holds partitions: rebalances are not part of the figures."""
-        from kafka.admin import KafkaAdminClient
-
-        class Admin(KafkaAdminClient):
-            # Tansu answers with authorized-operation bits kafka-python's enum does not know; not needed here.
-            def _process_acl_operations(self, obj):
-                obj.pop("authorized_operations", None)
-                return obj
-
-        admin = Admin(bootstrap_servers=self.bootstrap)
         group = f"{prefix}workers"
-
-        def stable() -> bool:
-            g = admin.describe_groups([group]).get(group) or {}
-            members = g.get("members") or []
-            state = g.get("group_state") or g.get("state")
-            return state == "Stable" and len(members) == self.args.workers  # Tansu does not report assignments
-
-        try:
-            self._wait(stable, 120, f"{self.args.workers} workers to join group {group}")
-        finally:
-            admin.close()
+        # Tansu does not report assignments; the warm-up proves them.
+        self._wait(lambda: stable_members(self.bootstrap, group) == self.args.workers, 120,
+                   f"{self.args.workers} workers to join group {group}")
 
     def _warm_up(self, topics: Topics) -> int:
         """One report into every partition, processed: proves each partition has a consuming worker (Tansu

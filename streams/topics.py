@@ -69,6 +69,25 @@ def create_topics(bootstrap: str, topics: Topics, partitions: int, timeout_s: fl
         admin.close()
 
 
+class _Admin(KafkaAdminClient):
+    # Tansu answers with authorized-operation bits kafka-python's enum does not know; not needed here.
+    def _process_acl_operations(self, obj):
+        obj.pop("authorized_operations", None)
+        return obj
+
+
+def stable_members(bootstrap: str, group: str) -> int:
+    """Members of a consumer group when it is Stable (0 otherwise), from the broker's own view: tests and the
+    bench wait on it so that group joins are not part of what they measure."""
+    admin = _Admin(bootstrap_servers=bootstrap)
+    try:
+        g = admin.describe_groups([group]).get(group) or {}
+    finally:
+        admin.close()
+    state = g.get("group_state") or g.get("state")
+    return len(g.get("members") or []) if state == "Stable" else 0
+
+
 def delete_topics(bootstrap: str, names: list[str]) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:

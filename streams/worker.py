@@ -23,7 +23,7 @@ from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
 from streams.envelope import EnvelopeError, parse_envelope
 from streams.intake import Received, RoutingContext, ingest
-from streams.outbox import relay_all
+from streams.outbox import Send, relay_all
 from streams.rdkafka import IntakeConsumer, Record, UnknownTopic
 from streams.topics import Topics
 
@@ -104,7 +104,7 @@ def make_consumer(settings: Settings, topics: Topics) -> IntakeConsumer:
 class Worker:
     settings: Settings
     engine: Engine
-    send: Callable[[list[tuple[str, bytes | None, bytes]]], object]  # confirmed sends (streams.rdkafka)
+    send: Send  # confirmed sends (streams.rdkafka.send_confirmed)
     routing: Callable[[], RoutingContext]
     topics: Topics
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -200,7 +200,7 @@ class Relay:
     loop, which replays as for any transient failure; unsent rows simply stay in the outbox."""
 
     engine: Engine
-    send: Callable[[list[tuple[str, bytes | None, bytes]]], object]
+    send: Send
     stats: WorkerStats
     idle_s: float = 0.2
     _wake: threading.Event = field(default_factory=threading.Event)

@@ -29,21 +29,3 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-
-def stable_members(bootstrap: str, group: str) -> int:
-    """Members of a consumer group when it is Stable (0 otherwise), from the broker's own view."""
-    from kafka.admin import KafkaAdminClient
-
-    class Admin(KafkaAdminClient):
-        # Tansu answers with authorized-operation bits kafka-python's enum does not know; not needed here.
-        def _process_acl_operations(self, obj):
-            obj.pop("authorized_operations", None)
-            return obj
-
-    admin = Admin(bootstrap_servers=bootstrap)
-    try:
-        g = admin.describe_groups([group]).get(group) or {}
-    finally:
-        admin.close()
-    state = g.get("group_state") or g.get("state")
-    return len(g.get("members") or []) if state == "Stable" else 0

@@ -25,9 +25,11 @@ def _batch() -> list[Received]:
     return [Received(validate_envelope(e), "reports.grid", 0, n) for n, e in enumerate(envelopes)]
 
 
+KW = {"now": NOW, "timezone": "Asia/Shanghai", "ticket_prefix": "CC", "events_topic": "tickets.events"}
+
+
 def _ingest(conn, ctx) -> list[str]:
-    return ingest(conn, _batch(), ctx, now=NOW, timezone="Asia/Shanghai", ticket_prefix="CC",
-                  events_topic="tickets.events")
+    return ingest(conn, _batch(), ctx, **KW)
 
 
 def _blocked_writer(engine, write, other_tx, what: str) -> dict:
@@ -84,37 +86,40 @@ def _one(report_id: str, lon: float) -> list[Received]:
     return [Received(validate_envelope(e), "reports.public", 0, 0)]
 
 
-def test_a_ticket_closed_while_a_report_merges_into_it_replays_the_batch_into_a_new_ticket(clean_db, base_settings):
+@pytest.fixture
+def one_open_ticket(clean_db, base_settings):
+    """A routing context and the number of an open ticket opened by report public/p-1."""
+    ctx = RoutingCache.from_settings(clean_db, base_settings)()
+    with clean_db.begin() as conn:
+        [first_no] = ingest(conn, _one("p-1", 125.32), ctx, **KW)
+    return ctx, first_no
+
+
+def test_a_ticket_closed_while_a_report_merges_into_it_replays_the_batch_into_a_new_ticket(clean_db, one_open_ticket):
     engine = clean_db
-    ctx = RoutingCache.from_settings(engine, base_settings)()
-    kw = {"now": NOW, "timezone": "Asia/Shanghai", "ticket_prefix": "CC", "events_topic": "tickets.events"}
-    with engine.begin() as conn:
-        [first_no] = ingest(conn, _one("p-1", 125.32), ctx, **kw)
+    ctx, first_no = one_open_ticket
     closer = engine.connect()
     closer_tx = closer.begin()
     closer.execute(text("UPDATE tickets SET status = 'closed' WHERE ticket_no = :n"), {"n": first_no})
     # 8 m away, same category: merges into the ticket being closed
-    outcome = _blocked_writer(engine, lambda conn: ingest(conn, _one("p-2", 125.3201), ctx, **kw), closer_tx,
+    outcome = _blocked_writer(engine, lambda conn: ingest(conn, _one("p-2", 125.3201), ctx, **KW), closer_tx,
                               "the merging writer to wait for the ticket's lock")
     closer.close()
     assert isinstance(outcome.get("error"), ConcurrentIntake), outcome
     with engine.begin() as conn:  # the replay sees the ticket closed and opens a new one
-        [second_no] = ingest(conn, _one("p-2", 125.3201), ctx, **kw)
+        [second_no] = ingest(conn, _one("p-2", 125.3201), ctx, **KW)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT t.ticket_no, t.report_count, array_agg(r.report_id) AS ids FROM tickets t "
                                  "JOIN reports r ON r.ticket_id = t.id GROUP BY t.id ORDER BY t.id")).all()
     assert [(r.ticket_no, r.report_count, r.ids) for r in rows] == [(first_no, 1, ["p-1"]), (second_no, 1, ["p-2"])]
 
 
-def test_without_the_close_the_same_report_merges(clean_db, base_settings):
+def test_without_the_close_the_same_report_merges(clean_db, one_open_ticket):
     """The control for the test above: the two reports do merge when nothing intervenes."""
     engine = clean_db
-    ctx = RoutingCache.from_settings(engine, base_settings)()
-    kw = {"now": NOW, "timezone": "Asia/Shanghai", "ticket_prefix": "CC", "events_topic": "tickets.events"}
+    ctx, first_no = one_open_ticket
     with engine.begin() as conn:
-        [first_no] = ingest(conn, _one("p-1", 125.32), ctx, **kw)
-    with engine.begin() as conn:
-        assert ingest(conn, _one("p-2", 125.3201), ctx, **kw) == []
+        assert ingest(conn, _one("p-2", 125.3201), ctx, **KW) == []
     with engine.connect() as conn:
         assert conn.execute(text("SELECT report_count FROM tickets WHERE ticket_no = :n"),
                             {"n": first_no}).scalar_one() == 2

@@ -12,21 +12,15 @@ from collections import Counter
 
 import pytest
 import requests
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 
+from streams.topics import stable_members
 from tests.helpers import free_port, wait_for
 from tests.test_thin_path import _socket, _token
 
 pytestmark = pytest.mark.integration
 
 UNITS = ("220102-SANITATION", "220104-SANITATION")
-
-
-class _Admin(KafkaAdminClient):
-    # Tansu answers with authorized-operation bits kafka-python's enum does not know; not needed here.
-    def _process_acl_operations(self, obj):
-        obj.pop("authorized_operations", None)
-        return obj
 
 
 @pytest.fixture
@@ -50,17 +44,9 @@ def two_web_processes(settings, clean_db, tmp_path):
                 except requests.ConnectionError:
                     return False
             wait_for(up, 60, what=f"web process at {base}")
-        admin = _Admin(bootstrap_servers=settings.kafka_bootstrap)
         group = f"{settings.topic_prefix}yunguan-web"
-
-        def joined() -> bool:
-            g = admin.describe_groups([group]).get(group) or {}
-            return (g.get("group_state") or g.get("state")) == "Stable" and len(g.get("members") or []) == 2
-
-        try:
-            wait_for(joined, 90, what="both web processes to join the event group")
-        finally:
-            admin.close()
+        wait_for(lambda: stable_members(settings.kafka_bootstrap, group) == 2, 90,
+                 what="both web processes to join the event group")
         yield bases
     finally:
         for proc in procs:

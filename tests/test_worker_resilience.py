@@ -12,8 +12,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import create_engine, text
 
+from streams.topics import stable_members
 from streams.worker import Breaker, BreakerOpen, DurabilityOff, MissingTopic, check_durability
-from tests.helpers import stable_members, wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
