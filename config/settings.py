@@ -6,6 +6,8 @@ config/defaults.toml. A value that cannot be converted names its key and its sou
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -24,6 +26,10 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    app_database_url: str
+    audit_key: str
+    audit_checkpoints: str
+    audit_checkpoint_every_s: float
     kafka_bootstrap: str
     secret_key: str
     timezone: str
@@ -40,6 +46,13 @@ class Settings:
     public_rate_limit: str
     rate_limit_storage: str
     trusted_proxies: int
+    track_rate_limit: str
+    login_window_s: int
+    login_max_account_failures: int
+    login_max_address_failures: int
+    require_2fa_roles: str
+    allowed_origins: str
+    metrics_token: str
     media_dir: str
     upload_max_bytes: int
     upload_max_files: int
@@ -56,6 +69,13 @@ class Settings:
     socketio_queue: str
     tile_url: str
     tile_attribution: str
+    future_skew_s: float
+    poison_tries: int
+    heartbeat_s: float
+    stuck_after_s: float
+    group_recovery: bool
+    leave_settle_s: float
+    broker_retry_after_s: float
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -63,6 +83,13 @@ class Settings:
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir).expanduser().resolve()
+
+    @property
+    def audit_checkpoints_path(self) -> Path:
+        """Where signed history checkpoints are appended (store.audit); empty setting: under state_dir."""
+        if self.audit_checkpoints:
+            return Path(self.audit_checkpoints).expanduser().resolve()
+        return self.state_path / "audit" / "checkpoints.jsonl"
 
     @property
     def media_path(self) -> Path:
@@ -109,6 +136,23 @@ def _check_calendar(values: dict[str, Any]) -> None:
             raise SettingsError(f"setting {key!r} must be comma-separated dates YYYY-MM-DD")
 
 
+_ROLES = ("admin", "operator", "department", "grid", "hotline")  # the contract's roles (§1)
+_ORIGIN = re.compile(r"https?://[^/\s,]+")
+
+
+def _check_web_security(values: dict[str, Any]) -> None:
+    """Login limits, the roles that need a second factor and the extra socket origins (decision 0011)."""
+    for key in ("login_window_s", "login_max_account_failures", "login_max_address_failures"):
+        if values[key] < 1:
+            raise SettingsError(f"setting {key!r} must be at least 1")
+    for role in filter(None, (r.strip() for r in values["require_2fa_roles"].split(","))):
+        if role not in _ROLES:
+            raise SettingsError(f"setting 'require_2fa_roles' names {role!r}; roles are {', '.join(_ROLES)}")
+    for origin in filter(None, (o.strip() for o in values["allowed_origins"].split(","))):
+        if not _ORIGIN.fullmatch(origin):
+            raise SettingsError(f"setting 'allowed_origins' has {origin!r}; write scheme://host[:port]")
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build the settings; `overrides` win over everything (used by tests and the CLI)."""
     env = os.environ if environ is None else environ
@@ -148,11 +192,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raw, source = values[name]
         kwargs[name] = _coerce(name, raw, hints[str(field.type)], source)
 
+    if not kwargs["audit_key"] and kwargs["secret_key"]:
+        # Derived before a missing secret_key is replaced by a random one: a per-process key could never
+        # verify another process's checkpoints (store.audit then keeps a key file under state_dir).
+        kwargs["audit_key"] = hmac.new(kwargs["secret_key"].encode(), b"yunguan audit checkpoints",
+                                       hashlib.sha256).hexdigest()
     if not kwargs["secret_key"]:
         kwargs["secret_key"] = secrets.token_hex(32)
     if kwargs["topic_partitions"] < 1:
         raise SettingsError("setting 'topic_partitions' must be at least 1")
     _check_calendar(kwargs)
+    _check_web_security(kwargs)
     if kwargs["socketio_queue"] not in ("", "kafka"):
         raise SettingsError("setting 'socketio_queue' must be '' (each web process relays every event) or 'kafka'")
     tile = kwargs["tile_url"]

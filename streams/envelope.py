@@ -5,14 +5,38 @@ Pydantic is the source of truth; docs/schemas/report-envelope-v1.json is generat
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gis.crs import CHINA_BOUNDS, Crs, in_china_bounds
+from streams import storable
 
 SCHEMA = "report/1"
 Channel = Literal["grid", "hotline", "public", "sensor"]
+
+# A Kafka message larger than this is dead-lettered before it is decoded; an HTTP body before it is parsed.
+MAX_ENVELOPE_BYTES = 64 * 1024
+# Extension fields (a sensor's device id and reading, an app's own ids) together, as JSON.
+MAX_EXTENSION_BYTES = 8 * 1024
+# Real UTC offsets run from -12:00 to +14:00; PostgreSQL refuses some that Python accepts (+23:00).
+MAX_OFFSET = timedelta(hours=14)
+# Reports older than this are clock errors, not history (the platform did not exist).
+EARLIEST = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+# A device or phone clock may run a little fast; beyond this a report from the future is refused.
+DEFAULT_FUTURE_SKEW = timedelta(minutes=5)
 
 
 def _number(value):
@@ -76,6 +100,22 @@ class ReportEnvelope(BaseModel):
     reporter: Reporter | None = None
     attachments: Annotated[list[Attachment], Field(max_length=9)] = []
 
+    @field_validator("reported_at")
+    @classmethod
+    def _plausible_time(cls, value: datetime, info: ValidationInfo) -> datetime:
+        offset = value.utcoffset()
+        if offset is not None and abs(offset) > MAX_OFFSET:
+            raise ValueError("UTC offset out of range (real offsets run from -12:00 to +14:00)")
+        if value < EARLIEST:
+            raise ValueError(f"before {EARLIEST.date()}: check the device's clock")
+        now = (info.context or {}).get("now")
+        if now is not None:
+            skew = (info.context or {}).get("skew", DEFAULT_FUTURE_SKEW)
+            if value > now + skew:
+                raise ValueError(f"in the future (later than the receipt time {now.isoformat()} plus "
+                                 f"{int(skew.total_seconds())} s): check the device's clock")
+        return value
+
     @model_validator(mode="after")
     def _somewhere(self) -> ReportEnvelope:
         if self.location is None and not self.address:
@@ -84,6 +124,9 @@ class ReportEnvelope(BaseModel):
 
     def to_json_dict(self) -> dict:
         return self.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+_FIELDS = frozenset({"schema", *ReportEnvelope.model_fields})
 
 
 class EnvelopeError(ValueError):
@@ -106,9 +149,25 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return fields
 
 
-def validate_envelope(data: dict) -> ReportEnvelope:
+def validate_envelope(data: dict, now: datetime | None = None,
+                      skew: timedelta = DEFAULT_FUTURE_SKEW) -> ReportEnvelope:
+    """Every value that passes is storable as it is (text without NUL, valid Unicode, 64-bit integers,
+    finite numbers, bounded nesting and size). With `now` (the receipt time), a `reported_at` later than
+    now plus `skew` is refused as well."""
     try:
-        return ReportEnvelope.model_validate(data)
+        storable.check(data)
+    except storable.NotStorable as exc:
+        raise EnvelopeError(f"invalid envelope: {exc.path}: {exc.problem}", {exc.path: exc.problem}) from None
+    extensions = {k: v for k, v in data.items() if k not in _FIELDS}
+    if extensions:
+        size = len(orjson.dumps(extensions))
+        if size > MAX_EXTENSION_BYTES:
+            name = max(extensions, key=lambda k: len(orjson.dumps(extensions[k])))
+            raise EnvelopeError(
+                f"invalid envelope: extension fields take {size} bytes, at most {MAX_EXTENSION_BYTES} are kept "
+                f"(largest: {name})", {name: f"extension fields may take at most {MAX_EXTENSION_BYTES} bytes"})
+    try:
+        return ReportEnvelope.model_validate(data, context={"now": now, "skew": skew})
     except ValidationError as exc:
         fields = _field_errors(exc)
         raise EnvelopeError(
@@ -116,12 +175,16 @@ def validate_envelope(data: dict) -> ReportEnvelope:
         ) from None
 
 
-def parse_envelope(raw: bytes | None) -> ReportEnvelope:
+def parse_envelope(raw: bytes | None, now: datetime | None = None,
+                   skew: timedelta = DEFAULT_FUTURE_SKEW) -> ReportEnvelope:
     """Decode and validate a Kafka message value; raise EnvelopeError with an actionable reason."""
     import json
 
     if raw is None:
         raise EnvelopeError("empty message (no value); producers must send a JSON envelope")
+    if len(raw) > MAX_ENVELOPE_BYTES:
+        raise EnvelopeError(f"message of {len(raw)} bytes; an envelope may take at most {MAX_ENVELOPE_BYTES} "
+                            "(send photos as attachments by URL)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -130,9 +193,13 @@ def parse_envelope(raw: bytes | None) -> ReportEnvelope:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise EnvelopeError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise EnvelopeError(f"not an envelope: JSON nested deeper than {storable.MAX_DEPTH} levels") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise EnvelopeError(f"not JSON that can be stored: {exc}") from None
     if not isinstance(data, dict):
         raise EnvelopeError(f"envelope must be a JSON object, got {type(data).__name__}")
-    return validate_envelope(data)
+    return validate_envelope(data, now, skew)
 
 
 def json_schema() -> dict:

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -28,6 +28,37 @@ from streams.rdkafka import IntakeConsumer, Record, UnknownTopic
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of the surroundings, not of the input: the database or the broker away or busy (connection
+    lost, lock or statement timeout, serialization failure, deadlock), or a race with another worker. The
+    worker backs off and replays these; anything else is blamed on the batch's messages."""
+    from confluent_kafka import KafkaException
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import InterfaceError as SAInterfaceError
+
+    from streams.intake import ConcurrentIntake
+    from streams.producer import BrokerUnavailable
+
+    if isinstance(exc, OperationalError | SAInterfaceError | ConcurrentIntake | BrokerUnavailable | KafkaException
+                  | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    # 08 connection, 40 rollback (serialization, deadlock), 53 resources, 55 lock not available, 57 operator
+    # intervention (cancel, shutdown), 58 system error.
+    return sqlstate[:2] in ("08", "40", "53", "55", "57", "58")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The database's own words when it refused (SQLSTATE and primary message), else the exception."""
+    orig = getattr(exc, "orig", None)
+    diag = getattr(orig, "diag", None)
+    if diag is not None and getattr(diag, "message_primary", None):
+        return f"the database refused it: {diag.message_primary} (SQLSTATE {orig.sqlstate})"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
 
 
 class MissingTopic(RuntimeError):
@@ -80,6 +111,7 @@ class WorkerStats:
     batches: int = 0
     tickets: int = 0
     dead_letters: int = 0
+    poisoned: int = 0  # of the dead letters: valid envelopes the database refused
     events_relayed: int = 0
 
 
@@ -113,18 +145,21 @@ class Worker:
     loop: Callable | None = None  # store.loop.LoopContextCache: limits, calendar, unit levels
     escalate_every_s: float = 60.0
     _last_pass: float = 0.0
+    _failures: dict = field(default_factory=dict)  # (topic, partition, offset) -> (reason, tries)
 
     def __post_init__(self) -> None:
         if self.breaker is None:
             self.breaker = Breaker(self.settings.breaker_window, self.settings.breaker_threshold)
 
     def process(self, records: list[Record]) -> None:
-        """Handle one polled batch; raises on transient failure."""
+        """Handle one polled batch; raises on transient failure (the caller replays from the last commit)."""
         valid: list[Received] = []
         letters = []
+        now = self.clock()
+        skew = timedelta(seconds=self.settings.future_skew_s)
         for m in records:
             try:
-                envelope = parse_envelope(m.value)
+                envelope = parse_envelope(m.value, now, skew)
                 expected = self.topics.channel_of(m.topic)
                 if envelope.channel != expected:
                     raise EnvelopeError(
@@ -134,22 +169,72 @@ class Worker:
                 valid.append(Received(envelope, m.topic, m.partition, m.offset))
             except EnvelopeError as exc:
                 letters.append(dead_letter(self.topics, m, exc.reason))
-        self.breaker.record(len(valid), len(letters))
+        self.breaker.record(0, len(letters))
         if letters:
             self.send(letters)
             self.stats.dead_letters += len(letters)
             log.warning("dead-lettered %d message(s)", len(letters))
         if valid:
-            ctx = self.routing()
-            with self.engine.begin() as conn:
-                created = ingest(
-                    conn, valid, ctx, now=self.clock(), timezone=self.settings.timezone,
-                    ticket_prefix=self.settings.ticket_prefix, events_topic=self.topics.ticket_events,
-                    loop=self.loop(conn) if self.loop else None,
-                    allocate=lambda day, count: allocate_sequence_apart(self.engine, day, count),
-                )
-            self.stats.tickets += len(created)
+            raw = {(m.topic, m.partition, m.offset): m for m in records}
+            self._write(valid, raw)
         self.stats.messages += len(valid) + len(letters)  # counted once their results are committed
+
+    def _ingest(self, batch: list[Received]) -> None:
+        ctx = self.routing()
+        with self.engine.begin() as conn:
+            created = ingest(
+                conn, batch, ctx, now=self.clock(), timezone=self.settings.timezone,
+                ticket_prefix=self.settings.ticket_prefix, events_topic=self.topics.ticket_events,
+                loop=self.loop(conn) if self.loop else None,
+                allocate=lambda day, count: allocate_sequence_apart(self.engine, day, count),
+            )
+        self.stats.tickets += len(created)
+        self.breaker.record(len(batch), 0)
+
+    def _write(self, batch: list[Received], raw: dict[tuple[str, int, int], Record]) -> None:
+        """Write `batch` in one transaction. A failure that is not transient (database or broker away, a race
+        with another worker) belongs to some message of the batch: the batch is split in halves, each written
+        on its own, until the one message is found; once it has failed the same way `poison_tries` times it is
+        dead-lettered with the database's reason, and the rest of the batch goes on."""
+        try:
+            self._ingest(batch)
+            return
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            reason = failure_reason(exc)
+            if len(batch) > 1:
+                log.warning("a batch of %d report(s) failed (%s); splitting it to find the message", len(batch),
+                            reason)
+        if len(batch) > 1:
+            half = len(batch) // 2
+            self._write(batch[:half], raw)
+            self._write(batch[half:], raw)
+            return
+        r = batch[0]
+        key = (r.topic, r.partition, r.offset)
+        seen, tries = self._failures.get(key, (reason, 0))
+        tries = tries + 1 if seen == reason else 1
+        while tries < self.settings.poison_tries:
+            self._failures[key] = (reason, tries)
+            try:
+                self._ingest(batch)
+                self._failures.pop(key, None)
+                return
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                again = failure_reason(exc)
+                tries = tries + 1 if again == reason else 1
+                reason = again
+        self._failures.pop(key, None)
+        self.breaker.record(0, 1)  # a code bug that fails every message trips the breaker instead
+        letter = dead_letter(self.topics, raw[key], f"could not be stored ({tries} tries): {reason}")
+        self.send([letter])
+        self.stats.dead_letters += 1
+        self.stats.poisoned += 1
+        log.error("dead-lettered %s/%s (%s:%d@%d): %s", r.envelope.channel, r.envelope.report_id, r.topic,
+                  r.partition, r.offset, reason)
 
     def escalate_if_due(self) -> None:
         """The deadline pass, once a minute; the advisory lock lets one of several workers run it."""

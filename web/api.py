@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
@@ -129,7 +130,7 @@ def _photos(files: list) -> list[uploads.CleanImage]:
 def submit_report():
     body, files = _report_body()
     channel = body.get("channel", "public")
-    if channel not in CHANNEL_ROLES:
+    if not isinstance(channel, str) or channel not in CHANNEL_ROLES:
         raise ApiError(422, "invalid_envelope", "unknown channel", {"channel": f"must be one of {', '.join(CHANNEL_ROLES)}"})
     allowed = CHANNEL_ROLES[channel]
     user = current_user()
@@ -151,7 +152,7 @@ def submit_report():
         reporter = envelope.get("reporter") if isinstance(envelope.get("reporter"), dict) else {}
         envelope["reporter"] = {**reporter, "id": user.username}
     try:
-        report = validate_envelope(envelope)
+        report = validate_envelope(envelope, deps.clock(), timedelta(seconds=deps.settings.future_skew_s))
     except EnvelopeError as exc:
         raise ApiError(422, "invalid_envelope", exc.reason, exc.fields) from None
 
@@ -226,18 +227,41 @@ def _bool_arg(name: str) -> bool | None:
     raise ApiError(400, "invalid_query", f"{name} must be true or false", {name: "must be true or false"})
 
 
+def _number_arg(name: str, default: float | None = None) -> float:
+    """A finite number: `float()` also reads "nan" and "inf", which no coordinate or distance can be."""
+    raw = request.args.get(name)
+    if raw in (None, "") and default is not None:
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise ApiError(400, "invalid_query", f"{name} must be a finite number", {name: "must be a finite number"})
+    return value
+
+
+def _instant_arg(name: str, default: datetime | None = None) -> datetime | None:
+    """An RFC 3339 instant, in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python reads."""
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be RFC 3339", {name: "must be RFC 3339"}) from None
+    if value.tzinfo is None:
+        raise ApiError(400, "invalid_query", f"{name} needs an offset", {name: "must include a UTC offset"})
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(400, "invalid_query", f"{name} is out of range", {name: "out of range"}) from None
+
+
 @bp.get("/tickets")
 @require_roles(*STAFF_ROLES)
 def list_tickets():
-    since = request.args.get("since")
-    since_dt = None
-    if since:
-        try:
-            since_dt = datetime.fromisoformat(since)
-        except ValueError:
-            raise ApiError(400, "invalid_query", "since must be RFC 3339", {"since": "must be RFC 3339"}) from None
-        if since_dt.tzinfo is None:
-            raise ApiError(400, "invalid_query", "since needs an offset", {"since": "must include a UTC offset"})
+    since_dt = _instant_arg("since")
     with _deps().engine.connect() as conn:
         items, next_cursor = queries.list_tickets(
             conn, scope_of(current_user()), status=request.args.get("status") or None,
@@ -388,15 +412,8 @@ def evaluation():
     (default: the last 30 days)."""
     deps = _deps()
     now = deps.clock()
-    bounds = {}
-    for name, default in (("since", now - timedelta(days=30)), ("until", now)):
-        raw = request.args.get(name)
-        try:
-            bounds[name] = datetime.fromisoformat(raw) if raw else default
-        except ValueError:
-            raise ApiError(400, "invalid_query", f"{name} must be RFC 3339", {name: "must be RFC 3339"}) from None
-        if bounds[name].tzinfo is None:
-            raise ApiError(400, "invalid_query", f"{name} needs an offset", {name: "must include a UTC offset"})
+    bounds = {name: _instant_arg(name, default) for name, default in (("since", now - timedelta(days=30)),
+                                                                       ("until", now))}
     with deps.engine.connect() as conn:
         table = loop.evaluation(conn, deps.loop()(conn), bounds["since"], bounds["until"], now)
     return jsonify({"since": bounds["since"].isoformat(), "until": bounds["until"].isoformat(), "units": table})
@@ -405,11 +422,7 @@ def evaluation():
 @bp.get("/route")
 @require_roles(*STAFF_ROLES)
 def route():
-    try:
-        lon = float(request.args["lon"])
-        lat = float(request.args["lat"])
-    except (KeyError, ValueError):
-        raise ApiError(400, "invalid_query", "lon and lat are required numbers", {"lon": "number", "lat": "number"}) from None
+    lon, lat = _number_arg("lon"), _number_arg("lat")
     crs = request.args.get("crs", "wgs84")
     if crs not in set(Crs):
         raise ApiError(400, "invalid_query", "unknown crs", {"crs": f"must be one of {', '.join(Crs)}"})
@@ -427,7 +440,7 @@ def areas():
     level = request.args.get("level") or None
     if level and level not in ("district", "street", "community", "grid"):
         raise ApiError(400, "invalid_query", "unknown level", {"level": "district, street, community or grid"})
-    simplify = float(request.args.get("simplify_m", "0") or 0)
+    simplify = _number_arg("simplify_m", 0.0)
     with _deps().engine.connect() as conn:
         return jsonify(queries.areas_geojson(conn, level, city_today(_deps().settings.timezone),
                                              simplify_m=min(max(simplify, 0.0), 500.0)))
