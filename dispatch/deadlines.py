@@ -15,7 +15,8 @@ from dispatch.lifecycle import ClockKind, Pause, Priority, TicketState
 from dispatch.taxonomy import Category, TimeBasis
 from dispatch.worktime import NaturalTime, Span, TimeRule, WorkingTime
 
-# 加急: an urgent ticket of an ordinary category gets half its limits, counted 24/7.
+# 加急: an urgent ticket of an ordinary category gets half its limits, counted 24/7 (urgent categories keep
+# their own, already tight and natural-time, limits).
 URGENT_FACTOR = 0.5
 YELLOW_AT = 0.8
 
@@ -34,11 +35,13 @@ class Limits:
 
 
 def limits_for(category: Category, priority: Priority = Priority.NORMAL) -> Limits:
-    """The limits of a 小类 at a priority. Urgent categories already run 24/7 on their own tight limits;
-    `urgent` priority on any category halves the limits and counts them 24/7."""
+    """The limits of a 小类 at a priority. Urgent categories already run 24/7 on their own tight limits,
+    which are what `urgent` means for them (their flag makes every such ticket urgent, see
+    dispatch.intake.urgency, so halving them again would rewrite the published 立案结案标准); `urgent`
+    priority on an ordinary category (a sensor alarm) halves its limits and counts them 24/7."""
     if not category.is_subclass or category.ack_limit_h is None or category.handle_limit_h is None:
         raise ValueError(f"category {category.code} is not a 小类 with time limits")
-    factor = URGENT_FACTOR if priority is Priority.URGENT else 1.0
+    factor = URGENT_FACTOR if priority is Priority.URGENT and not category.urgent else 1.0
     return Limits(
         acknowledge=timedelta(hours=category.ack_limit_h * factor),
         handle=timedelta(hours=category.handle_limit_h * factor),

@@ -74,3 +74,11 @@ class TaxonomyError(ValueError):
     def __init__(self, problems: list[str]):
         super().__init__(f"category table has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
         self.problems = problems
+
+
+class IntakeRefused(DispatchError):
+    """A report the platform cannot open a ticket with a clock for, refused at the door (HTTP 422): a category
+    that is not a 小类 of the taxonomy, a priority its channel may not set. `fields` names the field."""
+
+    code = "invalid_envelope"
+    status = 422
