@@ -22,6 +22,7 @@ from dispatch.audit import entry_hash, verify_chain
 from dispatch.deadlines import ClockSummary, Limits, limits_for, summarize
 from dispatch.errors import StaleVersion
 from dispatch.escalation import escalation_pass
+from dispatch.intake import classified
 from dispatch.lifecycle import Command, Outcome, Priority, TicketState, allowed_actions, apply, opened
 from dispatch.model import Status
 from dispatch.taxonomy import Taxonomy
@@ -68,7 +69,7 @@ class Loaded:
 
 _LOAD = (
     "SELECT id, ticket_no, status, version, loop, category, priority, grid_code, assignee_code, created_at, "
-    "history_head FROM tickets "
+    "history_head, deadline_state FROM tickets "
 )
 
 
@@ -127,8 +128,10 @@ def append_history(conn: Connection, ticket_id: int, ticket_no: str, prev: str |
 
 
 def save(conn: Connection, loaded: Loaded, outcome: Outcome, ctx: LoopContext, now: datetime) -> None:
-    """Persist an outcome of `dispatch.lifecycle.apply`: state, history entry and event, or StaleVersion."""
-    new, rec = outcome.ticket, outcome.record
+    """Persist an outcome of `dispatch.lifecycle.apply`: state, history entry and event, or StaleVersion.
+    A ticket classified into an urgent 小类 (立案 of a pending report) becomes urgent here, where the
+    taxonomy is known."""
+    new, rec = classified(outcome.ticket, ctx.taxonomy.get(outcome.ticket.category)), outcome.record
     clocks = ctx.clocks(new, now)
     data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(rec.data).items()}
     head = entry_hash(loaded.history_head, new.ticket_no, rec.at, rec.actor, rec.role, str(rec.party),
@@ -165,7 +168,7 @@ _EVENTS = text(
     "'deadline', to_char(t.deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
     "'escalation_level', t.escalation_level, 'actor', CAST(:actor AS text), 'deadline_state', t.deadline_state, "
     "'report_count', t.report_count, 'assists', to_jsonb(t.assist_codes), "
-    "'border_check', coalesce((t.loop->>'border_check')::boolean, false)) "
+    "'border_check', coalesce((t.loop->>'border_check')::boolean, false), 'priority', t.priority) "
     "FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code WHERE t.id = ANY(:ids) ORDER BY t.id"
 )
 
@@ -206,46 +209,64 @@ def actions_for(conn: Connection, ticket_no: str, actor: Actor) -> list[str] | N
 @dataclass(frozen=True)
 class PassResult:
     ran: bool  # False: another process holds the escalation lock
-    applied: list[dict]
+    applied: list[dict]  # with dry_run: what would be applied
     skipped: int
+    relit: int = 0  # tickets whose deadline light changed (or would change) with time alone
 
 
-def escalation_run(engine: Engine, ctx_of: Callable[[Connection], LoopContext], now: datetime) -> PassResult:
+def escalation_run(engine: Engine, ctx_of: Callable[[Connection], LoopContext], now: datetime, *,
+                   dry_run: bool = False) -> PassResult:
     """Warn, escalate and resume as of `now`, under a transaction-scoped advisory lock so that only one
     process runs the pass at a time. Each decision is an ordinary command by `system`, so it leaves a
-    history entry and an event like any other change; a ticket changed meanwhile is skipped (next pass)."""
+    history entry and an event like any other change; a ticket changed meanwhile is skipped (next pass).
+
+    `dry_run`: decide the same way and return what would change, in a READ ONLY transaction (PostgreSQL
+    refuses any write in it, so a dry run cannot leave history, ticket updates or outbox rows behind; it
+    needs no lock either)."""
     applied: list[dict] = []
-    skipped = 0
+    skipped = relit = 0
     with engine.begin() as conn:
-        if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ESCALATION_LOCK}).scalar_one():
+        if dry_run:
+            conn.execute(text("SET TRANSACTION READ ONLY"))
+        elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ESCALATION_LOCK}).scalar_one():
             return PassResult(False, [], 0)
         ctx = ctx_of(conn)
         rows = conn.execute(text(
             _LOAD + "WHERE status IN ('dispatched', 'acknowledged', 'reopened', 'suspended') ORDER BY id")).all()
         current = {row.ticket_no: Loaded(row.id, _state(row), row.history_head) for row in rows}
+        lights = {row.ticket_no: row.deadline_state for row in rows}
         dues = escalation_pass([loaded.state for loaded in current.values()], ctx.limits, ctx.working, now,
                                lambda unit: ctx.unit_levels.get(unit))
         for due in dues:
             loaded = current[due.ticket_no]
             try:
-                with conn.begin_nested():
-                    outcome = apply(loaded.state, due.command(loaded.state.version), SYSTEM, now)
-                    save(conn, loaded, outcome, ctx, now)
+                outcome = apply(loaded.state, due.command(loaded.state.version), SYSTEM, now)
+                if dry_run:
+                    head = loaded.history_head
+                else:
+                    with conn.begin_nested():
+                        save(conn, loaded, outcome, ctx, now)
+                    head = conn.execute(text("SELECT history_head FROM tickets WHERE id = :id"),
+                                        {"id": loaded.id}).scalar_one()
             except StaleVersion:
                 skipped += 1
                 continue
-            head = conn.execute(text("SELECT history_head FROM tickets WHERE id = :id"), {"id": loaded.id}).scalar_one()
             current[due.ticket_no] = Loaded(loaded.id, outcome.ticket, head)
             applied.append({"ticket_no": due.ticket_no, "action": str(outcome.record.action),
                             "status": str(outcome.ticket.status), "level": outcome.ticket.escalation_level,
                             "note": outcome.record.note})
         # Lights change with time alone: keep the column the console filters on current.
-        for loaded in current.values():
+        for no, loaded in current.items():
             clocks = ctx.clocks(loaded.state, now)
-            conn.execute(text("UPDATE tickets SET deadline = :d, deadline_state = :l WHERE id = :id "
-                              "AND deadline_state IS DISTINCT FROM :l"),
-                         {"d": clocks.deadline, "l": str(clocks.light) if clocks.light else None, "id": loaded.id})
-    return PassResult(True, applied, skipped)
+            light = str(clocks.light) if clocks.light else None
+            if light == lights[no]:
+                continue
+            relit += 1
+            if not dry_run:
+                conn.execute(text("UPDATE tickets SET deadline = :d, deadline_state = :l WHERE id = :id "
+                                  "AND deadline_state IS DISTINCT FROM :l"),
+                             {"d": clocks.deadline, "l": light, "id": loaded.id})
+    return PassResult(True, applied, skipped, relit)
 
 
 def verify_history(conn: Connection) -> list:

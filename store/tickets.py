@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
 from dispatch.audit import entry_hash
+from dispatch.lifecycle import Priority
 from dispatch.model import HistoryEntry, Status, Unit
 
 EVENT_SCHEMA = "ticket-event/1"
@@ -44,6 +45,7 @@ class NewTicket:
     grid_code: str | None = None
     deadline: datetime | None = None
     deadline_state: str | None = None
+    priority: Priority = Priority.NORMAL  # urgent: a sensor alarm, or (once the taxonomy is known) its category
 
 
 _INSERT_REPORTS = text(
@@ -116,14 +118,14 @@ def allocate_sequence_apart(engine: Engine, day: date, count: int) -> int:
 
 _INSERT_TICKETS = text(
     "INSERT INTO tickets (ticket_no, status, version, category, description, address, location, district_code, "
-    "area, assignee_code, routing, loop, grid_code, deadline, deadline_state, history_head, created_at, updated_at) "
-    "SELECT t.ticket_no, t.status, 1, t.category, t.description, t.address, "
+    "area, assignee_code, routing, loop, grid_code, deadline, deadline_state, priority, history_head, created_at, "
+    "updated_at) SELECT t.ticket_no, t.status, 1, t.category, t.description, t.address, "
     "CASE WHEN t.lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326) END, "
     "t.district_code, t.area, t.assignee_code, t.routing, t.loop, t.grid_code, t.deadline, t.deadline_state, "
-    "t.history_head, :now, :now "
+    "t.priority, t.history_head, :now, :now "
     "FROM jsonb_to_recordset(:rows) AS t(ticket_no text, status text, category text, description text, "
     "address text, lon float8, lat float8, district_code text, area jsonb, assignee_code text, routing jsonb, "
-    "loop jsonb, grid_code text, deadline timestamptz, deadline_state text, history_head text) "
+    "loop jsonb, grid_code text, deadline timestamptz, deadline_state text, priority text, history_head text) "
     "RETURNING id, ticket_no"
 ).bindparams(bindparam("rows", type_=JSONB))
 
@@ -170,6 +172,7 @@ def ticket_event(ticket_no: str, ticket: NewTicket, event: str, at: datetime, ac
         "report_count": 1,
         "assists": [],
         "border_check": bool((ticket.routing or {}).get("near_border")),
+        "priority": str(ticket.priority),
     }
 
 
@@ -236,7 +239,7 @@ def _ticket_row(w: TicketToWrite) -> dict:
         "address": t.address, "lon": t.lon, "lat": t.lat, "district_code": district["code"] if district else None,
         "area": t.area, "assignee_code": t.assignee.code if t.assignee else None, "routing": t.routing,
         "loop": t.loop, "grid_code": t.grid_code, "deadline": t.deadline.isoformat() if t.deadline else None,
-        "deadline_state": t.deadline_state,
+        "deadline_state": t.deadline_state, "priority": str(t.priority),
     }
 
 

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 from dispatch import snapshot
 from dispatch.actors import Actor
 from dispatch.audit import entry_hash
-from dispatch.intake import open_ticket
-from dispatch.lifecycle import Command, apply, opened
+from dispatch.intake import decide, is_alarm
+from dispatch.lifecycle import Command, Priority, apply, opened
 from dispatch.merge import Candidate, MergeRule, merge_target
 from dispatch.model import Status, Unit
 from dispatch.numbers import ticket_number
@@ -135,10 +135,10 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext, geocoded: Geoc
         decision = {**decision, "geocode": geocoded.explain(envelope.address or "")}
     a = decision["assignee"]
     assignee = Unit(a["code"], a["name"], a["level"]) if a else None
-    opening = open_ticket(envelope.category, decision["method"], assignee)
+    decided = decide(None, envelope.category, decision["method"], assignee, is_alarm(envelope))
     return NewTicket(
-        status=opening.status,
-        category=envelope.category,
+        status=decided.opening.status,
+        category=decided.category,
         description=envelope.description,
         address=envelope.address,
         lon=lon,
@@ -147,20 +147,29 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext, geocoded: Geoc
         assignee=assignee,
         routing={k: decision.get(k) for k in ("method", "rule", "hits", "distance_m", "border_m", "near_border",
                                               "zone", "geocode") if k in decision},
-        history=opening.history,
+        history=decided.opening.history,
+        priority=decided.priority,
     )
 
 
 def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetime,
               memo: dict | None = None) -> NewTicket:
-    """The opening loop state (clocks started at once when auto-dispatched) and its first deadline.
-    Tickets opened together share `now`, so their deadlines depend only on category and status: `memo`
-    computes each once per batch (working-time arithmetic is the costly part)."""
+    """The opening loop state (clocks started at once when auto-dispatched) and its first deadline, with the
+    rules that need the taxonomy: a category that is not one of its 小类 is set aside (the ticket opens
+    `pending` without it, the history says why; the report keeps it), and an urgent category makes the
+    ticket urgent, its clocks counting in natural time. Tickets opened together share `now`, so their
+    deadlines depend only on category, status and priority: `memo` computes each once per batch
+    (working-time arithmetic is the costly part)."""
+    # prepare_ticket decided without the taxonomy, so the ticket is urgent only if it is a sensor alarm
+    decided = decide(loop.taxonomy, ticket.category, (ticket.routing or {}).get("method", "manual"),
+                     ticket.assignee, alarm=ticket.priority is Priority.URGENT)
+    ticket = replace(ticket, category=decided.category, status=decided.opening.status,
+                     history=decided.opening.history, priority=decided.priority)
     grid = (ticket.area.get("grid") or {}).get("code")
     state = opened(ticket_no, ticket.status, now, category=ticket.category, grid=grid,
-                   assignee=ticket.assignee.code if ticket.assignee else None,
+                   assignee=ticket.assignee.code if ticket.assignee else None, priority=ticket.priority,
                    border_check=bool((ticket.routing or {}).get("near_border")))
-    key = (ticket.category, ticket.status)
+    key = (ticket.category, ticket.status, ticket.priority)
     clocks = memo.get(key) if memo is not None else None
     if clocks is None:
         clocks = loop.clocks(state, now)
