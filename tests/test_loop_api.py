@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -184,16 +185,24 @@ def test_escalation_with_now_and_the_audit_chain(server, worker, people, setting
         return subprocess.run([sys.executable, "-m", "yunguan.cli", *args], env=env, capture_output=True, text=True,
                               timeout=60)
 
+    worker.escalate_every_s = 3600  # the worker's own pass would race the CLI's for the aged ticket below
     calm = cli("escalate", "--now", people["duty"].ticket(no).json()["history"][0]["at"])
     assert calm.returncode == 0 and no not in calm.stdout, calm.stdout
-    late = cli("escalate", "--now", "2027-06-30T10:00:00+08:00")
+    future = cli("escalate", "--now", "2099-06-30T10:00:00+08:00")  # would write future-dated history
+    assert future.returncode == 2 and no not in future.stdout, future.stdout + future.stderr
+    with engine.begin() as conn:  # as if dispatched 30 days ago: overdue as of the real clock
+        conn.execute(text(
+            "UPDATE tickets SET loop = jsonb_set(jsonb_set(loop, '{assignments,0,dispatched_at}', to_jsonb(CAST(:at "
+            "AS text))), '{assignments,0,clock_started}', to_jsonb(CAST(:at AS text))) WHERE ticket_no = :n"),
+            {"at": (datetime.now(UTC) - timedelta(days=30)).isoformat(), "n": no})
+    late = cli("escalate")
     assert late.returncode == 0, late.stderr
     changes = [json.loads(line) for line in late.stdout.splitlines() if no in line]
     assert {c["action"] for c in changes} >= {"escalate"}, changes
     t = people["duty"].ticket(no).json()
     assert t["escalation_level"] >= 1 and t["deadline_state"] == "red"
     assert "escalate" in [h["action"] for h in t["history"]]
-    again = cli("escalate", "--now", "2027-06-30T10:00:00+08:00")
+    again = cli("escalate")
     assert no not in again.stdout, "the pass is idempotent"
 
     ok = cli("audit", "verify")

@@ -12,6 +12,7 @@ from prometheus_client import Counter
 from sqlalchemy import text
 
 from dispatch.actors import Actor
+from dispatch.intake import check_report
 from dispatch.lifecycle import Command
 from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
@@ -155,6 +156,7 @@ def submit_report():
         report = validate_envelope(envelope, deps.clock(), timedelta(seconds=deps.settings.future_skew_s))
     except EnvelopeError as exc:
         raise ApiError(422, "invalid_envelope", exc.reason, exc.fields) from None
+    check_report(deps.loop()().taxonomy, report)  # 422 naming `category` (not a 小类) or `priority`
 
     value = report.to_json_dict()
     for photo in photos:  # only once the envelope is valid: a refused report leaves no file behind

@@ -356,11 +356,15 @@ def _settle(producer, futures: list) -> int:
 
 
 def cmd_escalate(settings: Settings, args) -> int:
-    from datetime import UTC, datetime
+    """The deadline pass as of now or `--now`. An instant ahead of this machine's clock (beyond
+    `future_skew_s`) would write future-dated history into the live database, so it is refused unless
+    `--dry-run`, which prints what would change and writes nothing."""
+    from datetime import UTC, datetime, timedelta
 
     from store.loop import escalation_run
 
-    now = datetime.now(UTC)
+    clock = datetime.now(UTC)
+    now = clock
     if args.now:
         try:
             now = datetime.fromisoformat(args.now)
@@ -368,18 +372,29 @@ def cmd_escalate(settings: Settings, args) -> int:
             raise UsageError(f"--now {args.now!r} is not RFC 3339") from None
         if now.tzinfo is None:
             raise UsageError("--now needs a UTC offset, e.g. 2026-11-23T09:00:00+08:00")
+        ahead = now - clock
+        if ahead > timedelta(seconds=settings.future_skew_s) and not args.dry_run:
+            raise UsageError(
+                f"--now {args.now} is {ahead.total_seconds():.0f} s ahead of this machine's clock "
+                f"({clock.isoformat(timespec='seconds')}; allowed skew {settings.future_skew_s:g} s): a pass in the "
+                "future would write future-dated history into the live database; add --dry-run to see what "
+                "it would change")
     deps = _wiring(settings)
     try:
-        result = escalation_run(deps.engine, deps.loop(), now)
+        result = escalation_run(deps.engine, deps.loop(), now, dry_run=args.dry_run)
     finally:
         deps.close()
     if not result.ran:
         say("escalate: another process is running the deadline pass; nothing done", err=True)
         return 1
     for change in result.applied:
-        print(json.dumps(change, ensure_ascii=False))
-    say(f"escalate: {len(result.applied)} change(s) as of {now.isoformat()}, {result.skipped} skipped "
-        "(changed meanwhile)", err=True)
+        print(json.dumps({**change, "dry_run": True} if args.dry_run else change, ensure_ascii=False))
+    if args.dry_run:
+        say(f"escalate --dry-run: {len(result.applied)} change(s) and {result.relit} deadline light(s) would "
+            f"change as of {now.isoformat()}; nothing written", err=True)
+    else:
+        say(f"escalate: {len(result.applied)} change(s) as of {now.isoformat()}, {result.skipped} skipped "
+            "(changed meanwhile)", err=True)
     return 0
 
 
@@ -709,7 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     esc = sub.add_parser("escalate", help="run the deadline/escalation pass as of now (or --now)")
-    esc.add_argument("--now", help="RFC 3339 instant to run the pass as of")
+    esc.add_argument("--now", help="RFC 3339 instant to run the pass as of (not in the future, unless --dry-run)")
+    esc.add_argument("--dry-run", action="store_true", help="print what would change and write nothing")
     esc.set_defaults(func=cmd_escalate)
 
     audit = sub.add_parser("audit", help="check the history's hash chains").add_subparsers(dest="audit_cmd",
