@@ -8,8 +8,10 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-# Any constant works; it only has to be the same in every Yunguan process.
-MIGRATION_LOCK_ID = 0x59554E47  # "YUNG"
+# Any constant works; it only has to be the same in every Yunguan process, and differ from the other
+# advisory locks (store.loop.ESCALATION_LOCK "YUNG", store.audit.AUDIT_CHECKPOINT_LOCK "YUAC"): with one key,
+# a worker's deadline pass made `yunguan up` wait, and a migration made the deadline pass skip a round.
+MIGRATION_LOCK_ID = 0x59554D49  # "YUMI"
 
 
 def alembic_config(connection) -> Config:

@@ -16,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from config import Settings
+from store.audit import write_checkpoint
 from store.loop import escalation_run
 from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
@@ -145,6 +147,7 @@ class Worker:
     loop: Callable | None = None  # store.loop.LoopContextCache: limits, calendar, unit levels
     escalate_every_s: float = 60.0
     _last_pass: float = 0.0
+    _last_checkpoint: float | None = None  # None: one at start, then every settings.audit_checkpoint_every_s
     _failures: dict = field(default_factory=dict)  # (topic, partition, offset) -> (reason, tries)
 
     def __post_init__(self) -> None:
@@ -245,6 +248,22 @@ class Worker:
         if result.applied:
             log.info("deadline pass: %d change(s), %d skipped", len(result.applied), result.skipped)
 
+    def checkpoint_if_due(self) -> None:
+        """Anchor the history heads outside the database (store.audit), one worker at a time. A failure is
+        logged and tried again next interval: intake never waits on the audit log."""
+        every = self.settings.audit_checkpoint_every_s
+        if every <= 0 or (self._last_checkpoint is not None and time.monotonic() - self._last_checkpoint < every):
+            return
+        self._last_checkpoint = time.monotonic()
+        try:
+            cp = write_checkpoint(self.engine, self.settings, self.clock())
+        except (OSError, SQLAlchemyError) as exc:
+            log.error("audit checkpoint failed (next try in %g s): %s", every, exc)
+            return
+        if cp is not None:
+            log.info("audit checkpoint #%d: %d tickets, %d entries, %d changed", cp.seq, cp.tickets, cp.entries,
+                     len(cp.heads))
+
     def run(self, stop: threading.Event, consumer: IntakeConsumer | None = None) -> None:
         check_durability(self.engine)
         consumer = consumer or make_consumer(self.settings, self.topics)
@@ -264,6 +283,7 @@ class Worker:
                     consumer.commit(records)
                     self.stats.batches += 1
                 self.escalate_if_due()
+                self.checkpoint_if_due()
                 relay.check()
         except BaseException:
             failed = True

@@ -34,8 +34,9 @@ def say(message: str, err: bool = False) -> None:
 def cmd_up(settings: Settings, args) -> int:
     from store.db import make_engine
     from store.migrate import upgrade
+    from store.roles import app_url
     from streams.topics import Topics, create_topics
-    from yunguan.services import ensure_broker, ensure_postgres
+    from yunguan.services import ensure_app_login, ensure_broker, ensure_postgres
 
     ensure_postgres(settings.database_url, say)
     if not args.no_broker:
@@ -48,6 +49,7 @@ def cmd_up(settings: Settings, args) -> int:
     finally:
         engine.dispose()
     say("database: migrations applied (head)")
+    ensure_app_login(settings.database_url, app_url(settings.database_url, settings.app_database_url), say)
     say("up: ready")
     return 0
 
@@ -62,6 +64,8 @@ def cmd_down(settings: Settings, args) -> int:
 def cmd_db_upgrade(settings: Settings, args) -> int:
     from store.db import make_engine
     from store.migrate import current_revision, upgrade
+    from store.roles import app_url
+    from yunguan.services import ensure_app_login
 
     engine = make_engine(settings.database_url)
     try:
@@ -69,6 +73,7 @@ def cmd_db_upgrade(settings: Settings, args) -> int:
         say(f"database at revision {current_revision(engine)}")
     finally:
         engine.dispose()
+    ensure_app_login(settings.database_url, app_url(settings.database_url, settings.app_database_url), say)
     return 0
 
 
@@ -399,23 +404,50 @@ def cmd_escalate(settings: Settings, args) -> int:
 
 
 def cmd_audit_verify(settings: Settings, args) -> int:
-    from sqlalchemy import text
+    """Every chain recomputed and checked against every signed checkpoint (the configured log, or a copy
+    given with --checkpoints); one JSON line per finding, exit 1 if any."""
+    from store.audit import verify
 
-    from store.loop import verify_history
+    path = Path(args.checkpoints) if args.checkpoints else None
+    if path is not None and not path.is_file():
+        raise UsageError(f"--checkpoints {path}: no such file")
+    deps = _wiring(settings)
+    try:
+        report = verify(deps.engine, settings, path)
+    finally:
+        deps.close()
+    for b in report.broken:
+        print(json.dumps({"ticket_no": b.ticket_no, "entry_id": b.entry_id, "reason": b.reason}, ensure_ascii=False))
+    for problem in report.log.problems:
+        print(json.dumps({"checkpoints": str(report.path), "reason": problem}, ensure_ascii=False))
+    last = report.log.last
+    anchored = (f"{len(report.log.checkpoints)} checkpoint(s) in {report.path}, the latest #{last.seq} at {last.at}"
+                if last else f"no checkpoint in {report.path} yet (chains checked only)")
+    if not report.ok:
+        say(f"audit: {len({b.ticket_no for b in report.broken})} ticket(s) with altered history, "
+            f"{len(report.log.problems)} problem(s) in the checkpoint log; {anchored}", err=True)
+        return 1
+    say(f"audit: {report.entries} history entries, every chain intact and consistent with {anchored}", err=True)
+    return 0
+
+
+def cmd_audit_checkpoint(settings: Settings, args) -> int:
+    """Append a signed checkpoint now (the workers do it every `audit_checkpoint_every_s`)."""
+    from datetime import UTC, datetime
+
+    from store.audit import write_checkpoint
 
     deps = _wiring(settings)
     try:
-        with deps.engine.connect() as conn:
-            broken = verify_history(conn)
-            total = conn.execute(text("SELECT count(*) FROM ticket_history")).scalar_one()
+        cp = write_checkpoint(deps.engine, settings, datetime.now(UTC))
     finally:
         deps.close()
-    for b in broken:
-        print(json.dumps({"ticket_no": b.ticket_no, "entry_id": b.entry_id, "reason": b.reason}, ensure_ascii=False))
-    if broken:
-        say(f"audit: {len(broken)} ticket(s) with a broken history chain", err=True)
+    if cp is None:
+        say("audit: another process is writing a checkpoint; nothing done", err=True)
         return 1
-    say(f"audit: {total} history entries, every chain intact", err=True)
+    print(json.dumps({"seq": cp.seq, "at": cp.at, "database": cp.database, "tickets": cp.tickets,
+                      "entries": cp.entries, "changed": len(cp.heads), "file": str(settings.audit_checkpoints_path)},
+                     ensure_ascii=False))
     return 0
 
 
@@ -730,8 +762,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="check the history's hash chains").add_subparsers(dest="audit_cmd",
                                                                                            required=True)
-    audit.add_parser("verify", help="report every ticket whose history was altered").set_defaults(
-        func=cmd_audit_verify)
+    audit_verify = audit.add_parser("verify", help="report every ticket whose history was altered, against the "
+                                    "chains and every signed checkpoint")
+    audit_verify.add_argument("--checkpoints", help="a copy of the checkpoint log to check against (default: "
+                              "audit_checkpoints)")
+    audit_verify.set_defaults(func=cmd_audit_verify)
+    audit.add_parser("checkpoint", help="append a signed checkpoint of every ticket's history head now").set_defaults(
+        func=cmd_audit_checkpoint)
 
     cats = sub.add_parser("categories", help="the category taxonomy (立案结案标准)").add_subparsers(
         dest="categories_cmd", required=True)

@@ -173,6 +173,27 @@ def drop_database(database_url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
 
 
+def ensure_app_login(database_url: str, app_database_url: str, say: Say) -> None:
+    """After the migrations (which create `yunguan_app` and grant it its privileges): give the runtime URL's
+    role its login and password, as the owner. Refuses to leave runtime processes on the owner's or a
+    superuser's connection silently: that would let them rewrite history (docs/decisions/0012)."""
+    from store.roles import app_role_statements
+
+    owner, app = PgTarget.from_url(database_url), PgTarget.from_url(app_database_url)
+    if app.user == owner.user:
+        say(f"database: WARNING runtime processes connect as the owner {owner.user!r}; set app_database_url to "
+            "a role without UPDATE/DELETE on history (or leave it empty for yunguan_app)")
+        return
+    with psycopg.connect(owner.conninfo(), autocommit=True) as conn:
+        for sql, params in app_role_statements(app.user, app.password):
+            conn.execute(sql, params or None)
+        superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (app.user,)).fetchone()[0]
+    if superuser:
+        say(f"database: WARNING the runtime role {app.user!r} is a superuser: history is not protected")
+    else:
+        say(f"database: runtime processes connect as {app.user!r} (no UPDATE/DELETE on ticket_history)")
+
+
 # ---------------------------------------------------------------- Kafka-protocol broker
 
 

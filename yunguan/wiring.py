@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from config import Settings
 from store.db import make_engine
+from store.roles import app_url
 from streams.routing import RoutingCache
 from streams.topics import Topics
 
@@ -56,7 +57,8 @@ class Deps:
 def build(settings: Settings) -> Deps:
     return Deps(
         settings=settings,
-        engine=make_engine(settings.database_url),
+        # The application role: it cannot rewrite history (store/roles.py); migrations keep the owner's URL.
+        engine=make_engine(app_url(settings.database_url, settings.app_database_url)),
         topics=Topics(settings.topic_prefix),
         clock=lambda: datetime.now(UTC),
     )
