@@ -3,7 +3,7 @@
 The web, worker and deadline processes connect as `yunguan_app` (store/roles.py); migrations and the admin
 loaders keep the owner's URL. The role may read every table and write the closed loop's tables, but it may
 not UPDATE, DELETE or TRUNCATE `ticket_history`, nor DELETE (or TRUNCATE) `tickets` and `reports`, and it
-only reads `alembic_version` and PostGIS's `spatial_ref_sys`. Tables and sequences that later migrations
+only reads `alembic_version` and PostGIS's tables and views. Tables and sequences that later migrations
 create (as the owner) get the same DML grants through ALTER DEFAULT PRIVILEGES, so a new table works for
 the application without a grant of its own; one that must be protected revokes like this one does.
 
@@ -33,7 +33,8 @@ def upgrade() -> None:
     op.execute(f"GRANT USAGE ON SCHEMA public TO {ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {ROLE}")
-    op.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version, spatial_ref_sys FROM {ROLE}")
+    op.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version, spatial_ref_sys, geometry_columns, "
+               f"geography_columns FROM {ROLE}")
     op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON ticket_history FROM {ROLE}")
     op.execute(f"REVOKE DELETE, TRUNCATE ON tickets, reports FROM {ROLE}")
     op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {ROLE}")
