@@ -76,6 +76,7 @@ class Settings:
     group_recovery: bool
     leave_settle_s: float
     broker_retry_after_s: float
+    worker_metrics_port: int
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -33,8 +33,51 @@ def claim(conn: Connection, channel: str, report_id: str, body_sha256: str, enve
     ).one()
     if existing.body_sha256 != body_sha256:
         return Claim(publish=False, conflict=True)
-    # Same body: publish again only if the earlier attempt never got the broker's acknowledgement.
+    # Same body: publish again only if the earlier attempt never got the broker's acknowledgement. A report
+    # refused with 503 is wanted again: clear the mark (under the row lock the worker's check waits on), so
+    # that the copy of the refused attempt, should it still arrive, counts as well (one ticket either way).
+    if existing.accepted_at is None:
+        conn.execute(text("UPDATE intake_log SET refused_at = NULL WHERE channel = :c AND report_id = :r "
+                          "AND refused_at IS NOT NULL"), {"c": channel, "r": report_id})
     return Claim(publish=existing.accepted_at is None)
+
+
+def refuse(conn: Connection, channel: str, report_id: str) -> bool:
+    """The broker did not acknowledge in time: mark the report refused so that a late copy on the topic is
+    skipped by the worker, unless the worker has already written it (then it was accepted after all: False).
+
+    The row lock waits for a worker transaction that holds this report's row FOR SHARE (see
+    `refused_among`); the existence check runs after it, in a statement of its own and so with a fresh
+    snapshot that sees that worker's commit."""
+    locked = conn.execute(text("SELECT accepted_at FROM intake_log WHERE channel = :c AND report_id = :r "
+                               "FOR UPDATE"), {"c": channel, "r": report_id}).first()
+    if locked is None or locked.accepted_at is not None:
+        return locked is None
+    written = conn.execute(text("SELECT 1 FROM reports WHERE channel = :c AND report_id = :r"),
+                           {"c": channel, "r": report_id}).first()
+    if written is not None:
+        conn.execute(text("UPDATE intake_log SET accepted_at = now() WHERE channel = :c AND report_id = :r"),
+                     {"c": channel, "r": report_id})
+        return False
+    conn.execute(text("UPDATE intake_log SET refused_at = now() WHERE channel = :c AND report_id = :r"),
+                 {"c": channel, "r": report_id})
+    return True
+
+
+def refused_among(conn: Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these reports HTTP intake answered 503 for. Holds their intake rows FOR SHARE until the
+    caller's transaction ends, so a concurrent `refuse` decides after this transaction's reports are
+    visible, never in between."""
+    if not keys:
+        return set()
+    rows = conn.execute(
+        text("SELECT l.channel, l.report_id, l.refused_at IS NOT NULL AS refused FROM intake_log l "
+             "JOIN unnest(CAST(:c AS text[]), CAST(:r AS text[])) AS k(channel, report_id) "
+             "ON l.channel = k.channel AND l.report_id = k.report_id "
+             "ORDER BY l.channel, l.report_id FOR SHARE OF l"),
+        {"c": [c for c, _ in keys], "r": [r for _, r in keys]},
+    ).all()
+    return {(row.channel, row.report_id) for row in rows if row.refused}
 
 
 def mark_accepted(conn: Connection, channel: str, report_id: str) -> None:

@@ -25,6 +25,7 @@ from gis.duties import Duties
 from gis.geocode import GeocodeDecision, choose
 from gis.router import Placement, Router
 from store.duties import geocode
+from store.intake_log import refused_among
 from store.loop import LoopContext, publish_events, save
 from store.loop import load as load_ticket
 from store.tickets import (
@@ -179,6 +180,7 @@ def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetim
                    deadline_state=str(clocks.light) if clocks.light else None)
 
 
+
 def ingest(
     conn: Connection, received: list[Received], ctx: RoutingContext, *, now: datetime, timezone: str,
     ticket_prefix: str, events_topic: str, loop: LoopContext | None = None,
@@ -198,6 +200,10 @@ def ingest(
         if key not in seen and key not in taken:
             taken.add(key)
             fresh.append(r)
+    refused = refused_among(conn, list(taken))
+    if refused:  # answered 503 over HTTP: the caller was told nothing was accepted
+        fresh = [r for r in fresh if (r.envelope.channel, r.envelope.report_id) not in refused]
+        taken -= refused
     if not fresh:
         return []
     lookups = [(i, r.envelope.address) for i, r in enumerate(fresh)

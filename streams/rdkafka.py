@@ -69,8 +69,33 @@ class IntakeConsumer:
         except KafkaException as exc:
             raise BrokerUnavailable(f"broker did not answer a metadata request: {exc}") from exc
 
-    def subscribe(self, topics: list[str]) -> None:
-        self._consumer.subscribe(topics)
+    def subscribe(self, topics: list[str], on_assign=None, on_revoke=None) -> None:
+        """`on_assign(partitions)` / `on_revoke(partitions)` get (topic, partition) pairs: the worker's own
+        record of what it owns, logged and written to its heartbeat (the broker's view of members can be
+        empty even for a healthy group on Tansu)."""
+        def _pairs(partitions) -> list[tuple[str, int]]:
+            return [(tp.topic, tp.partition) for tp in partitions]
+
+        self._consumer.subscribe(
+            topics,
+            on_assign=(lambda _c, ps: on_assign(_pairs(ps))) if on_assign else None,
+            on_revoke=(lambda _c, ps: on_revoke(_pairs(ps))) if on_revoke else None,
+            on_lost=(lambda _c, ps: on_revoke(_pairs(ps))) if on_revoke else None,
+        )
+
+    def lag(self, partitions: list[tuple[str, int]], timeout_s: float = 2.0) -> list[dict]:
+        """Per owned partition: the group's committed offset, the end of the log, and the difference."""
+        if not partitions:
+            return []
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        out = []
+        for tp in self._consumer.committed(tps, timeout=timeout_s):
+            _low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            committed = tp.offset if tp.offset >= 0 else None
+            start = committed if committed is not None else _low
+            out.append({"topic": tp.topic, "partition": tp.partition, "committed": committed, "end": high,
+                        "lag": max(0, high - start)})
+        return out
 
     def poll_batch(self, max_records: int, timeout_s: float) -> list[Record]:
         """Up to `max_records` messages, waiting at most `timeout_s` for the first. Rebalances happen in here,

@@ -19,17 +19,31 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from config import Settings
+from store import heartbeats
 from store.audit import write_checkpoint
 from store.loop import escalation_run
 from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
 from streams.envelope import EnvelopeError, parse_envelope
+from streams.groups import recover_group
 from streams.intake import Received, RoutingContext, ingest
+from streams.metrics import (
+    GROUP_RECOVERIES,
+    WORKER_BATCH_SECONDS,
+    WORKER_DEAD_LETTERS,
+    WORKER_FAILURES,
+    WORKER_MESSAGES,
+)
 from streams.outbox import Send, relay_all
+from streams.progress import Progress
 from streams.rdkafka import IntakeConsumer, Record, UnknownTopic
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# pg_try_advisory_xact_lock key: one worker of a group recovers a wedged group (distinct from the migration,
+# escalation and audit locks).
+GROUP_RECOVERY_LOCK = 0x59470003
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -117,7 +131,7 @@ class WorkerStats:
     events_relayed: int = 0
 
 
-def make_consumer(settings: Settings, topics: Topics) -> IntakeConsumer:
+def make_consumer(settings: Settings, topics: Topics, progress: Progress | None = None) -> IntakeConsumer:
     consumer = IntakeConsumer(settings.kafka_bootstrap, settings.worker_group,
                               max_poll_interval_ms=settings.max_poll_interval_ms,
                               session_timeout_ms=settings.session_timeout_ms)
@@ -130,7 +144,8 @@ def make_consumer(settings: Settings, topics: Topics) -> IntakeConsumer:
     if missing:
         consumer.close()
         raise MissingTopic(f"topic(s) {', '.join(missing)} do not exist; run `yunguan up` (or `yunguan topics create`)")
-    consumer.subscribe(list(topics.intake))
+    consumer.subscribe(list(topics.intake), on_assign=progress.on_assign if progress else None,
+                       on_revoke=progress.on_revoke if progress else None)
     return consumer
 
 
@@ -149,8 +164,13 @@ class Worker:
     _last_pass: float = 0.0
     _last_checkpoint: float | None = None  # None: one at start, then every settings.audit_checkpoint_every_s
     _failures: dict = field(default_factory=dict)  # (topic, partition, offset) -> (reason, tries)
+    progress: Progress | None = None
+    _recovered_at: float | None = None
 
     def __post_init__(self) -> None:
+        if self.progress is None:
+            self.progress = Progress(self.engine, self.settings.worker_group, self.settings.heartbeat_s,
+                                     self.settings.stuck_after_s)
         if self.breaker is None:
             self.breaker = Breaker(self.settings.breaker_window, self.settings.breaker_threshold)
 
@@ -175,6 +195,7 @@ class Worker:
         self.breaker.record(0, len(letters))
         if letters:
             self.send(letters)
+            WORKER_DEAD_LETTERS.labels("invalid").inc(len(letters))
             self.stats.dead_letters += len(letters)
             log.warning("dead-lettered %d message(s)", len(letters))
         if valid:
@@ -236,6 +257,7 @@ class Worker:
         self.send([letter])
         self.stats.dead_letters += 1
         self.stats.poisoned += 1
+        WORKER_DEAD_LETTERS.labels("refused_by_database").inc()
         log.error("dead-lettered %s/%s (%s:%d@%d): %s", r.envelope.channel, r.envelope.report_id, r.topic,
                   r.partition, r.offset, reason)
 
@@ -265,26 +287,44 @@ class Worker:
                      len(cp.heads))
 
     def run(self, stop: threading.Event, consumer: IntakeConsumer | None = None) -> None:
+        """Consume until `stop` is set. On stop the worker first lets a forming group settle (at most
+        `leave_settle_s`): leaving while the group forms can wedge it on Tansu (streams.groups)."""
         check_durability(self.engine)
-        consumer = consumer or make_consumer(self.settings, self.topics)
-        log.info("worker consuming %s as group %s", ", ".join(self.topics.intake), self.settings.worker_group)
+        progress = self.progress
+        progress.assigned, progress.changed_mono = frozenset(), time.monotonic()
+        consumer = consumer or make_consumer(self.settings, self.topics, progress)
+        log.info("worker %s consuming %s as group %s", progress.worker_id, ", ".join(self.topics.intake),
+                 self.settings.worker_group)
         relay = Relay(self.engine, self.send, self.stats)
         relay.start()
         failed = False
+        leave_by = None
+        quiet_s = max(self.settings.session_timeout_ms / 3000, 1.0)
         try:
-            while not stop.is_set():
+            while True:
+                if stop.is_set():
+                    leave_by = leave_by or time.monotonic() + self.settings.leave_settle_s
+                    if progress.settled(quiet_s) or not progress.assigned and progress.judge(time.monotonic()) \
+                            or time.monotonic() >= leave_by:
+                        break
                 try:
                     records = consumer.poll_batch(self.settings.worker_batch_size, 0.2)
                 except UnknownTopic as exc:
                     raise MissingTopic(f"a subscribed topic disappeared: {exc}; run `yunguan up`") from exc
                 if records:
+                    started = time.perf_counter()
                     self.process(records)
                     relay.wake()  # the batch's events are committed: publish them while the offsets go
                     consumer.commit(records)
+                    progress.on_commit()
                     self.stats.batches += 1
+                    WORKER_BATCH_SECONDS.observe(time.perf_counter() - started)
+                    WORKER_MESSAGES.inc(len(records))
                 self.escalate_if_due()
                 self.checkpoint_if_due()
                 relay.check()
+                progress.beat(consumer, self.stats)
+                self.recover_group_if_wedged()
         except BaseException:
             failed = True
             raise
@@ -292,8 +332,38 @@ class Worker:
             try:
                 relay.stop(quiet=failed)  # never hide why the loop stopped (a breaker, a missing topic)
             finally:
+                progress.beat(None, self.stats, force=True, state="stopped")
                 consumer.close()
                 log.info("worker left the group")
+
+    def recover_group_if_wedged(self) -> None:
+        """When this worker has had no partition for `stuck_after_s` and neither has any other live worker of
+        the group, one of them (advisory lock) recovers the group (streams.groups), at most once per
+        `stuck_after_s` x 2."""
+        p = self.progress
+        if not self.settings.group_recovery or p.assigned or not p.stuck_reason:
+            return
+        if self._recovered_at is not None and time.monotonic() - self._recovered_at < 2 * p.stuck_after_s:
+            return
+        now = datetime.now(UTC)
+        silent = timedelta(seconds=max(p.stuck_after_s, 3 * p.heartbeat_s))
+        with self.engine.connect() as conn:
+            others = [b for b in heartbeats.live(heartbeats.recent(conn, self.settings.worker_group, now), now,
+                                                 silent) if b.worker_id != p.worker_id]
+            if any(b.partitions for b in others):
+                return  # some worker owns partitions: the group works; this one is a spare
+            if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": GROUP_RECOVERY_LOCK}).scalar():
+                return
+            self._recovered_at = time.monotonic()
+            log.error("consumer group %s has not formed for %s: recovering it (offsets kept)",
+                      self.settings.worker_group, p.stuck_reason)
+            try:
+                recover_group(self.settings.kafka_bootstrap, self.settings.worker_group)
+            except Exception as exc:  # noqa: BLE001 - reported; the worker stays up and says it is stuck
+                log.error("group recovery failed: %s", exc)
+                return
+            GROUP_RECOVERIES.inc()
+            p.changed_mono = time.monotonic()  # give the new group time to form before judging again
 
 
 @dataclass
@@ -353,11 +423,7 @@ class Relay:
 
 
 def run_until_signalled(worker: Worker, max_backoff_s: float = 60.0) -> None:
-    """SIGTERM/SIGINT finish the current batch, then the consumer leaves the group cleanly.
-
-    Transient failures (database or broker down) are never dead-lettered: the worker backs off
-    (1 s, 2 s, 4 s … up to `max_backoff_s`) and replays from the last committed offset with a fresh
-    consumer. Configuration errors (missing topic, durability off, breaker open) stop it."""
+    """SIGTERM/SIGINT finish the current batch, then the consumer leaves the group cleanly."""
     import signal
 
     stop = threading.Event()
@@ -368,6 +434,15 @@ def run_until_signalled(worker: Worker, max_backoff_s: float = 60.0) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    run_supervised(worker, stop, max_backoff_s)
+
+
+def run_supervised(worker: Worker, stop: threading.Event, max_backoff_s: float = 60.0) -> None:
+    """Run the worker until `stop` is set, through every transient failure.
+
+    Transient failures (database or broker down) are never dead-lettered: the worker backs off
+    (1 s, 2 s, 4 s … up to `max_backoff_s`) and replays from the last committed offset with a fresh
+    consumer. Configuration errors (missing topic, durability off, breaker open) stop it."""
     backoff = 1.0
     while not stop.is_set():
         batches_before = worker.stats.batches
@@ -376,6 +451,7 @@ def run_until_signalled(worker: Worker, max_backoff_s: float = 60.0) -> None:
         except (MissingTopic, DurabilityOff, BreakerOpen):
             raise
         except Exception:
+            WORKER_FAILURES.inc()
             if worker.stats.batches > batches_before:
                 backoff = 1.0
             log.exception("worker loop failed; replaying from the last committed offset in %.0f s", backoff)

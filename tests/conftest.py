@@ -52,7 +52,7 @@ def base_settings(broker):
     ensure_postgres(url, _quiet)
     settings = base.replace(
         database_url=url, kafka_bootstrap=broker, topic_partitions=2, max_poll_interval_ms=3000,
-        session_timeout_ms=3000, secret_key="test-secret-" + uuid.uuid4().hex, state_dir=tempfile.mkdtemp(),
+        session_timeout_ms=3000, heartbeat_s=1.0, stuck_after_s=10.0, leave_settle_s=10.0, secret_key="test-secret-" + uuid.uuid4().hex, state_dir=tempfile.mkdtemp(),
     )
     engine = make_engine(url)
     upgrade(engine)

@@ -40,7 +40,8 @@ def two_web_processes(settings, clean_db, tmp_path):
             def up(base=base, proc=proc):
                 assert proc.poll() is None, proc.stderr.read().decode()
                 try:
-                    return requests.get(f"{base}/readyz", timeout=2).status_code == 200
+                    checks = requests.get(f"{base}/readyz", timeout=2).json()["checks"]  # no worker runs here
+                    return checks["database"] == "ok" and checks["broker"] == "ok"
                 except requests.ConnectionError:
                     return False
             wait_for(up, 60, what=f"web process at {base}")

@@ -27,6 +27,34 @@ class Deps:
     _producer: object | None = None
     _producer_lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: object | None = None
+    _broker_down_until: float = 0.0
+    _broker_failures: int = 0
+
+    def broker_retry_after(self) -> float:
+        """Seconds until HTTP intake tries the broker again after a failed send (0: try now)."""
+        import time
+
+        return max(0.0, self._broker_down_until - time.monotonic())
+
+    def broker_failed(self) -> None:
+        """The broker did not acknowledge: drop the producer (a kafka-python producer that lived through a
+        broker pause can stay wedged) and answer 503 at once for a moment before trying a new one."""
+        import time
+
+        with self._producer_lock:
+            producer, self._producer = self._producer, None
+            self._broker_failures += 1
+            self._broker_down_until = time.monotonic() + self.settings.broker_retry_after_s
+        if producer is not None:  # closing waits for in-flight sends: never on the request's thread
+            threading.Thread(target=_close_quietly, args=(producer,), daemon=True).start()
+
+    def broker_succeeded(self) -> None:
+        self._broker_failures = 0
+
+    @property
+    def broker_failing(self) -> bool:
+        """The last attempt to publish failed (for /readyz: a paused broker still accepts connections)."""
+        return self._broker_failures > 0
 
     def producer(self):
         """Created on first use, so a process starts (and reports not-ready) while the broker is down."""
@@ -52,6 +80,13 @@ class Deps:
         if self._producer is not None:
             self._producer.close(timeout=5)
         self.engine.dispose()
+
+
+def _close_quietly(producer) -> None:
+    try:
+        producer.close(timeout=0)
+    except Exception as exc:  # noqa: BLE001 - a producer being discarded; nothing depends on it
+        log.info("closing a discarded producer: %s", exc)
 
 
 def build(settings: Settings) -> Deps:
