@@ -1,8 +1,14 @@
-"""Accounts: created by `yunguan users add` and the demo; passwords stored as werkzeug hashes."""
+"""Accounts: created by `yunguan users add` and the demo; passwords stored as werkzeug hashes; an optional
+TOTP second factor (RFC 6238, pyotp) whose codes are accepted once each."""
 from __future__ import annotations
 
+import hmac
+import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 
+import pyotp
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -68,13 +74,75 @@ def add_user(
     return User(*row)
 
 
-def authenticate(conn: Connection, username: str, password: str) -> User | None:
+@cache
+def _dummy_hash() -> str:
+    """A hash to check unknown names against, made like every real one (same method and cost), so that an
+    unknown username costs the same time as a known one with a wrong password."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A password check: the account (None for an unknown name), whether the password matched, and
+    whether the account has a second factor enrolled."""
+
+    user: User | None
+    password_ok: bool
+    totp_enrolled: bool
+
+
+def check_password(conn: Connection, username: str, password: str) -> Checked:
+    """Always hashes once, whatever the name: unknown, disabled and wrong take the same time."""
     row = conn.execute(
-        text(f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = :u"), {"u": username}
+        text(f"SELECT {_COLUMNS}, password_hash, totp_secret IS NOT NULL FROM users WHERE username = :u"),
+        {"u": username},
     ).first()
-    if row is None or not row.active or not check_password_hash(row.password_hash, password):
-        return None
-    return User(*row[:-1])
+    ok = check_password_hash(row.password_hash if row else _dummy_hash(), password)
+    if row is None:
+        return Checked(None, False, False)
+    return Checked(User(*row[:-2]), ok, bool(row[-1]))
+
+
+def authenticate(conn: Connection, username: str, password: str) -> User | None:
+    """The active account with this password, or None (no throttle, no record: see store.logins)."""
+    checked = check_password(conn, username, password)
+    return checked.user if checked.password_ok and checked.user.active else None
+
+
+TOTP_ISSUER = "Yunguan"
+
+
+def enrol_totp(conn: Connection, username: str) -> tuple[str, str]:
+    """A new TOTP secret for the account (replacing any earlier one): (base32 secret, otpauth:// URI)."""
+    secret = pyotp.random_base32()
+    row = conn.execute(text("UPDATE users SET totp_secret = :s, totp_last_step = NULL WHERE username = :u "
+                            "RETURNING id"), {"s": secret, "u": username}).first()
+    if row is None:
+        raise UserError(f"no user {username!r}")
+    return secret, pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
+
+
+def remove_totp(conn: Connection, username: str) -> None:
+    if conn.execute(text("UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE username = :u "
+                         "RETURNING id"), {"u": username}).first() is None:
+        raise UserError(f"no user {username!r}")
+
+
+def use_totp_code(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
+    """True when `code` is the account's code for the current 30-second step or one step either side
+    (clock drift) and no code of that step or a later one was accepted before: each code works once."""
+    row = conn.execute(text("SELECT totp_secret FROM users WHERE id = :i"), {"i": user_id}).first()
+    if row is None or row.totp_secret is None or len(code) != 6 or not code.isascii() or not code.isdigit():
+        return False
+    totp = pyotp.TOTP(row.totp_secret)
+    step = int(now.timestamp()) // totp.interval
+    matched = [s for s in (step - 1, step, step + 1) if hmac.compare_digest(totp.generate_otp(s), code)]
+    if not matched:
+        return False
+    used = conn.execute(text(
+        "UPDATE users SET totp_last_step = :s WHERE id = :i AND (totp_last_step IS NULL OR totp_last_step < :s) "
+        "RETURNING id"), {"s": matched[0], "i": user_id}).first()
+    return used is not None
 
 
 def get_user(conn: Connection, user_id: int) -> User | None:

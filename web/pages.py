@@ -1,11 +1,15 @@
 """HTML pages: login and the command-centre console. Data reaches them only through the API."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from store.users import authenticate
-from web import uploads
+from store import logins
+from store.users import get_user
+from web import security, uploads
 from web.auth import Tokens, current_user
+from web.errors import ApiError
 
 bp = Blueprint("pages", __name__)
 
@@ -17,22 +21,78 @@ def index():
     return redirect(url_for("pages.console"))
 
 
+PENDING_S = 300  # how long the code form waits after the right password
+
+
+def _signed_in(user):
+    session.clear()
+    session["uid"] = user.id
+    session["ep"] = user.token_epoch
+    target = request.args.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.console"))
+
+
+def _pending_user(deps):
+    """The account whose password was right and whose code is awaited (the second step), if still fresh."""
+    uid, at = session.get("otp_uid"), session.get("otp_at", 0)
+    if not isinstance(uid, int) or not isinstance(at, int | float) or time.time() - at > PENDING_S:
+        return None
+    with deps.engine.connect() as conn:
+        user = get_user(conn, uid)
+    return user if user and user.active and user.token_epoch == session.get("otp_ep") else None
+
+
+def _refused(result, step: str):
+    """The login form again, with the reason; the same words for unknown name, wrong password, disabled."""
+    messages = {
+        "throttled": (429, "尝试次数过多，请稍后再试 / Too many failed attempts, try again later"),
+        "bad_otp": (401, "动态口令错误或已使用 / Wrong or already used code"),
+        "otp_required": (401, "请输入动态口令 / Enter the code of your authenticator app"),
+        "otp_not_enrolled": (403, "该账号须使用双因素登录，请联系管理员开通 / This account needs a second factor; "
+                                  "ask an administrator to enrol it"),
+    }
+    status, error = messages.get(result.outcome, (401, "用户名或密码错误 / Wrong username or password"))
+    headers = {"Retry-After": str(result.retry_after_s)} if result.retry_after_s else {}
+    return render_template("login.html", error=error, step=step), status, headers
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
-    if request.method == "POST":
-        deps = current_app.extensions["yunguan"]
-        with deps.engine.connect() as conn:
-            user = authenticate(conn, request.form.get("username", ""), request.form.get("password", ""))
-        if user is None:
-            error = "用户名或密码错误 / Wrong username or password"
+    """Name and password; then, for accounts with a second factor, a code form (decision 0011). Every
+    attempt goes through store.logins: throttled and recorded like the API's."""
+    deps = current_app.extensions["yunguan"]
+    if request.method == "GET":
+        session.pop("otp_uid", None)
+        return render_template("login.html", error=None, step="password")
+    where = logins.Where(security.client_address(), "page")
+    pending = _pending_user(deps) if "otp" in request.form else None
+    if "otp" in request.form and pending is None:
+        return render_template("login.html", error="请重新登录 / The code form expired; log in again",
+                               step="password"), 401
+    try:
+        if pending is not None:
+            otp = security.login_text("otp", request.form.get("otp", "").strip(), 16, required=False)
+            with deps.engine.begin() as conn:
+                result = logins.log_in_with_code(conn, pending, otp, where, deps.clock(), security.login_policy(),
+                                                 enrolled=logins.totp_enrolled(conn, pending.id))
         else:
-            session.clear()
-            session["uid"] = user.id
-            session["ep"] = user.token_epoch
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.console"))
-    return render_template("login.html", error=error), 401 if error else 200
+            username = security.login_text("username", request.form.get("username", ""), 64)
+            password = security.login_text("password", request.form.get("password", ""), 1024)
+            with deps.engine.begin() as conn:
+                result = logins.log_in(conn, username, password, None, where, deps.clock(),
+                                       security.login_policy())
+    except ApiError:
+        return render_template("login.html", error="用户名或密码错误 / Wrong username or password",
+                               step="password"), 400
+    if result.ok:
+        return _signed_in(result.user)
+    if result.outcome == "otp_required" and pending is None:  # the right password: now the code
+        session["otp_uid"], session["otp_ep"], session["otp_at"] = result.user.id, result.user.token_epoch, time.time()
+        return render_template("login.html", error=None, step="code")
+    if pending is not None and result.outcome in ("otp_required", "bad_otp"):
+        return _refused(result, "code")
+    session.pop("otp_uid", None)
+    return _refused(result, "password")
 
 
 @bp.post("/logout")

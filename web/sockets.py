@@ -1,4 +1,4 @@
-"""Socket.IO namespace /console (contract §7): token checked on connect, rooms decided by the server.
+"""Socket.IO namespace /console (contract §7): Origin and token checked on connect, rooms decided by the server.
 
 The web process relays `tickets.events` to rooms: every event to `all` (command centre), to
 `unit:<assignee>` and to `grid:<grid cell>`. Delivery is best effort; clients fill gaps through
@@ -10,12 +10,13 @@ import json
 import logging
 import threading
 
-from flask import request
+from flask import current_app, request
 from flask_socketio import SocketIO, join_room
 from kafka import KafkaConsumer, TopicPartition
 
 from store.users import User
 from web.auth import user_from_token
+from web.security import socket_origin_refusal
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,12 @@ def register(socketio: SocketIO, sweep: SocketSweep) -> None:
 
     @socketio.on("connect", namespace=NAMESPACE)
     def _connect(auth=None):
+        # A page of another site could hold a token (copied, or from its own XSS); the Origin says whose page
+        # opened the socket, so it is checked before the token (decision 0011).
+        refusal = socket_origin_refusal(current_app.extensions["yunguan"].settings)
+        if refusal:
+            log.warning("socket %s refused: %s", request.sid, refusal)
+            raise ConnectionRefusedError(refusal)
         token = auth.get("token") if isinstance(auth, dict) else None
         user = user_from_token(token)
         if user is None:

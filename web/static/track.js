@@ -21,6 +21,12 @@
 
   function fail(message) { $("track-error").textContent = message; $("track-error").hidden = false; $("result").hidden = true; }
 
+  // Look-ups are limited per address (429 with Retry-After): say so instead of showing an empty result.
+  function trouble(r) {
+    if (r.status === 429) return "查询太频繁，请稍后再试 / Too many look-ups, try again in a minute";
+    return "查询失败 (HTTP " + r.status + ") / Look-up failed";
+  }
+
   function show(t) {
     $("track-error").hidden = true;
     $("r-ticket").textContent = t.ticket_no;
@@ -41,6 +47,7 @@
   function byTicket(no) {
     return fetch("/api/v1/tickets/" + encodeURIComponent(no)).then(function (r) {
       if (r.status === 404) return fail("没有找到该工单 / No such ticket");
+      if (!r.ok) return fail(trouble(r));
       return r.json().then(show);
     });
   }
@@ -51,6 +58,7 @@
     if (TICKET_NO.test(q)) return byTicket(q);
     fetch("/api/v1/reports/public/" + encodeURIComponent(q)).then(function (r) {
       if (r.status === 404) return fail("尚未查到，刚提交的反映需要几秒钟 / Not found yet — a new report takes a few seconds");
+      if (!r.ok) return fail(trouble(r));
       return r.json().then(function (s) {
         if (s.ticket_no) return byTicket(s.ticket_no);
         fail("已收到，正在处理 / Received, being processed");
