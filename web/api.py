@@ -13,17 +13,17 @@ from sqlalchemy import text
 
 from dispatch.actors import Actor
 from dispatch.intake import check_report
-from dispatch.lifecycle import Command
+from dispatch.lifecycle import Command, apply
 from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
-from store import intake_log, loop, queries
+from store import intake_log, logins, loop, queries
 from store.queries import TicketScope
-from store.users import User, authenticate
+from store.users import User
 from streams.envelope import EnvelopeError, validate_envelope
 from streams.intake import SplitRefused, decide_route, split_out
 from streams.producer import BrokerUnavailable, encode, send_confirmed
 from streams.topics import broker_address, port_answers
-from web import uploads
+from web import security, uploads
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
 from web.errors import ApiError
 
@@ -63,15 +63,22 @@ def scope_of(user: User) -> TicketScope:
 
 @bp.post("/auth/token")
 def issue_token():
+    """Throttled per account and per client, every attempt recorded, TOTP `otp` when the account needs one
+    (store.logins, decision 0011)."""
     body = _json_body()
-    missing = {k: "required" for k in ("username", "password") if not isinstance(body.get(k), str) or not body.get(k)}
-    if missing:
-        raise ApiError(400, "invalid_body", "username and password are required", missing)
-    with _deps().engine.connect() as conn:
-        user = authenticate(conn, body["username"], body["password"])
-    if user is None:
-        raise ApiError(401, "bad_credentials", "unknown user, wrong password or disabled account")
-    token = Tokens(_deps().settings.secret_key).issue(user)
+    username = security.login_text("username", body.get("username"), 64)
+    password = security.login_text("password", body.get("password"), 1024)
+    otp = security.login_text("otp", body.get("otp"), 16, required=False)
+    deps = _deps()
+    with deps.engine.begin() as conn:
+        result = logins.log_in(conn, username, password, otp, logins.Where(security.client_address(), "api"),
+                               deps.clock(), security.login_policy())
+    if not result.ok:
+        refusal = security.login_refusal(result)
+        headers = {"Retry-After": str(result.retry_after_s)} if result.retry_after_s else {}
+        return jsonify(refusal.body()), refusal.status, headers
+    user = result.user
+    token = Tokens(deps.settings.secret_key).issue(user)
     return jsonify({"token": token, "role": user.role, "unit": user.unit_code, "grid": user.grid_code})
 
 
@@ -398,6 +405,12 @@ def _split(deps, ticket_no: str, command: Command, user: User) -> str:
     settings = deps.settings
     try:
         with deps.engine.begin() as conn:
+            loaded = loop.load(conn, ticket_no)
+            if loaded is None:
+                raise LookupError(ticket_no)
+            # Scope, role, version and state first, as for every other action: someone who may not act on
+            # the ticket learns nothing about its reports.
+            apply(loaded.state, command, actor_of(user), deps.clock())
             return split_out(conn, ticket_no, (channel, report_id), command, actor_of(user),
                              current_app.extensions["yunguan_routing"](), deps.loop()(conn), now=deps.clock(),
                              timezone=settings.timezone, ticket_prefix=settings.ticket_prefix)
@@ -487,6 +500,8 @@ def readyz():
 
 @health.get("/metrics")
 def metrics():
+    """For Prometheus with the configured scrape token, or an admin (decision 0011; contract extension)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    security.check_scraper(_deps().settings)
     return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}

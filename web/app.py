@@ -7,7 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
-from web import api, errors, pages, sockets
+from web import api, errors, pages, security, sockets
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{tiles}; "
@@ -45,7 +45,8 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
     app.extensions["yunguan_routing"] = routing
 
     csrf = CSRFProtect(app)
-    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never with the session cookie on writes
+    csrf.exempt(api.bp)  # the API's forms are programs with bearer tokens; cookie writes are checked below
+    app.before_request(security.check_api_csrf)
     errors.register(app)
     if deps.settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -63,6 +64,15 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
         deps.settings.public_rate_limit,
         exempt_when=lambda: request.headers.get("Authorization", "").startswith("Bearer "),
     )(app.view_functions["api.submit_report"])
+    # Residents' look-ups by ticket number (the /track page and GET /api/v1/tickets/<no>) share one budget
+    # per client, so the sequential numbers cannot be walked; staff with bearer tokens (the consoles) are not
+    # limited. A look-up by receipt (report_id, unguessable) is not limited: decision 0011.
+    track = limiter.shared_limit(
+        deps.settings.track_rate_limit, scope="track",
+        exempt_when=lambda: request.headers.get("Authorization", "").startswith("Bearer "),
+    )
+    for view in ("api.get_ticket", "pages.track"):
+        app.view_functions[view] = track(app.view_functions[view])
 
     @app.after_request
     def _security_headers(response):

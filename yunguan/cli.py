@@ -607,6 +607,47 @@ def cmd_users_active(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_users_totp(settings: Settings, args) -> int:
+    """Enrol (or replace, or remove) an account's TOTP second factor; the secret is printed once, for the
+    person to scan into an authenticator app (decision 0011)."""
+    from store.db import make_engine
+    from store.users import UserError, enrol_totp, remove_totp
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            if args.remove:
+                remove_totp(conn, args.name)
+            else:
+                secret, uri = enrol_totp(conn, args.name)
+    except UserError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        engine.dispose()
+    if args.remove:
+        say(f"users: {args.name} has no second factor now")
+    else:
+        say(f"secret: {secret}")
+        say(uri)
+    return 0
+
+
+def cmd_users_logins(settings: Settings, args) -> int:
+    """The login record, newest first, as JSON lines: who, from where, when, how it ended."""
+    from store.db import make_engine
+    from store.logins import attempts
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = attempts(conn, args.name, args.limit)
+    finally:
+        engine.dispose()
+    for row in rows:
+        say(json.dumps({**row, "at": row["at"].isoformat()}, ensure_ascii=False))
+    return 0
+
+
 def cmd_schema(settings: Settings, args) -> int:
     from streams.envelope import json_schema
 
@@ -805,6 +846,14 @@ def build_parser() -> argparse.ArgumentParser:
         toggle = users.add_parser(verb, help=f"{verb} an account")
         toggle.add_argument("name")
         toggle.set_defaults(func=cmd_users_active, active=active)
+    totp = users.add_parser("totp", help="enrol a TOTP second factor; prints the secret and the otpauth:// URI")
+    totp.add_argument("name")
+    totp.add_argument("--remove", action="store_true", help="remove the account's second factor")
+    totp.set_defaults(func=cmd_users_totp)
+    record = users.add_parser("logins", help="the login record (failures and successes), newest first")
+    record.add_argument("name", nargs="?")
+    record.add_argument("--limit", type=int, default=100)
+    record.set_defaults(func=cmd_users_logins)
 
     schema = sub.add_parser("schema", help="print the report envelope's JSON Schema")
     schema.add_argument("--output", "-o")
