@@ -7,7 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
-from web import api, errors, pages, security, sockets
+from web import api, errors, hygiene, pages, security, sockets
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{tiles}; "
@@ -48,6 +48,7 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
     csrf.exempt(api.bp)  # the API's forms are programs with bearer tokens; cookie writes are checked below
     app.before_request(security.check_api_csrf)
     errors.register(app)
+    hygiene.register(app)  # after app.json is set up: keeps its settings; before any view sees input
     if deps.settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
