@@ -37,12 +37,18 @@ log = logging.getLogger(__name__)
 AUDIT_CHECKPOINT_LOCK = 0x59554143  # "YUAC"
 
 
-def checkpoint_key(settings: Settings) -> bytes:
+def checkpoint_key(settings: Settings, create: bool = True) -> bytes:
     """`audit_key` (config derives it from secret_key when unset), else a random key kept beside the log in
-    <state_dir>/audit/key, created on first use, readable by its owner only."""
+    <state_dir>/audit/key, created by the first writer, readable by its owner only. A reader (`create`
+    False) never makes one: without a key it gets b"", and every signature then fails to match."""
     if settings.audit_key:
         return settings.audit_key.encode()
     path = settings.state_path / "audit" / "key"
+    if not create:
+        try:
+            return path.read_text(encoding="ascii").strip().encode()
+        except FileNotFoundError:
+            return b""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -124,7 +130,7 @@ def verify(engine: Engine, settings: Settings, checkpoints: Path | None = None) 
     """Every chain recomputed, and every head the log recorded required to be on its ticket's chain still
     (`checkpoints`: another copy of the log, e.g. the one kept off the machine)."""
     path = checkpoints or settings.audit_checkpoints_path
-    key = checkpoint_key(settings)
+    key = checkpoint_key(settings, create=False)
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():

@@ -46,6 +46,10 @@ def broker():
 
 @pytest.fixture(scope="session")
 def base_settings(broker):
+    # No history checkpoints from test workers (in-process or subprocesses, which inherit the environment):
+    # the TRUNCATE between tests would read as deleted tickets to a later `audit verify`, and subprocesses
+    # would write into the repository's .yunguan. tests/test_audit_tamper.py writes its own, per test.
+    os.environ.setdefault("YUNGUAN_AUDIT_CHECKPOINT_EVERY_S", "0")
     base = load_settings()
     url = with_database(base.database_url, f"yunguan_test_{os.getpid()}")
     drop_database(url)
