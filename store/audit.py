@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
@@ -84,10 +84,12 @@ def current_heads(conn: Connection) -> tuple[dict[str, tuple[int, str]], int]:
     return heads, entries
 
 
-def write_checkpoint(engine: Engine, settings: Settings, now: datetime) -> Checkpoint | None:
-    """Append one checkpoint to the log; None when another process is writing one. The database is read in
-    one REPEATABLE READ snapshot (a ticket's head and its entry count agree), under a transaction-scoped
-    advisory lock held until the line is on disk, so two workers never write the same sequence number."""
+def write_checkpoint(engine: Engine, settings: Settings, now: datetime, not_within_s: float = 0.0) -> Checkpoint | None:
+    """Append one checkpoint to the log; None when another process is writing one, or when the database's
+    latest checkpoint is less than `not_within_s` old (so several workers add one line per interval between
+    them, not one each). The database is read in one REPEATABLE READ snapshot (a ticket's head and its entry
+    count agree), under a transaction-scoped advisory lock held until the line is on disk, so two workers
+    never write the same sequence number."""
     key = checkpoint_key(settings)
     path = settings.audit_checkpoints_path
     with engine.connect() as conn:
@@ -98,12 +100,14 @@ def write_checkpoint(engine: Engine, settings: Settings, now: datetime) -> Check
                                 {"k": AUDIT_CHECKPOINT_LOCK}).scalar_one():
                 return None
             database = database_name(conn)
-            current, entries = current_heads(conn)
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a+", encoding="utf-8") as f:
                 fcntl.flock(f, fcntl.LOCK_EX)  # another database's writer may share the file
                 f.seek(0)
                 known = read_checkpoints(f, key, database)
+                if known.last and datetime.fromisoformat(known.last.at) > now - timedelta(seconds=not_within_s):
+                    return None
+                current, entries = current_heads(conn)
                 if known.problems:
                     log.error("audit: the checkpoint log %s has problems (run `yunguan audit verify`): %s",
                               path, "; ".join(known.problems))

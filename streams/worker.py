@@ -278,7 +278,7 @@ class Worker:
             return
         self._last_checkpoint = time.monotonic()
         try:
-            cp = write_checkpoint(self.engine, self.settings, self.clock())
+            cp = write_checkpoint(self.engine, self.settings, self.clock(), not_within_s=every)
         except (OSError, SQLAlchemyError) as exc:
             log.error("audit checkpoint failed (next try in %g s): %s", every, exc)
             return
