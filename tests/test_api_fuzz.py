@@ -22,6 +22,7 @@ from streams.routing import RoutingCache
 from tests.helpers import free_port
 from web.app import create_app
 from web.auth import Tokens
+from web.errors import ApiError
 from web.hygiene import MAX_DEPTH, loads_checked
 
 pytestmark = pytest.mark.integration
@@ -115,34 +116,39 @@ UNSTORABLE_BODIES = [
 ]
 
 
-def test_unstorable_json_is_400_naming_its_path(client, callers):
+def test_unstorable_json_is_422_naming_its_path(client, callers):
     for body, path in UNSTORABLE_BODIES:
         for who in ("anonymous", "operator"):
             r = sane(_post_raw(client, "/api/v1/reports", json.dumps(body).encode(), callers[who]))
-            assert r.status_code == 400, (path, r.get_data(as_text=True))
+            assert r.status_code == 422, (path, r.get_data(as_text=True))
             error = _error(r)
-            assert error["code"] == "bad_json" and path in error["fields"], error
+            assert error["code"] == "invalid_body" and path in error["fields"], error
 
 
-def test_lone_surrogate_in_raw_utf8_body_is_400(client):
+def test_lone_surrogate_in_raw_utf8_body_is_422(client):
     raw = '{"location": {"lon": 125.4388, "lat": 43.7126}, "description": "\ud800"}'.encode("utf-8", "surrogatepass")
     r = sane(_post_raw(client, "/api/v1/reports", raw))
+    assert r.status_code == 422 and "description" in _error(r)["fields"]
+    r = sane(_post_raw(client, "/api/v1/reports", b'{"description": "\xff"}'))  # not UTF-8 at all: not JSON
     assert r.status_code == 400 and _error(r)["code"] == "bad_json"
 
 
-def test_deep_json_is_400(client, callers):
+def test_deep_json_is_422(client, callers):
     for depth in (MAX_DEPTH + 1, 300, 100_000):
         raw = b'{"location": {"lon": 125.4388, "lat": 43.7126}, "extra": ' + b"[" * depth + b"]" * depth + b"}"
         for path in ("/api/v1/reports", "/api/v1/auth/token", "/api/v1/tickets/X/actions"):
             r = sane(_post_raw(client, path, raw, callers["operator"]))
-            assert r.status_code == 400 and _error(r)["code"] == "bad_json", (depth, r.get_data(as_text=True)[:300])
+            assert r.status_code == 422 and "nested deeper" in _error(r)["message"], (depth, r.get_data()[:300])
 
 
 def test_json_at_the_depth_limit_is_not_refused_by_hygiene(client):
-    nested = "[" * (MAX_DEPTH - 2) + "]" * (MAX_DEPTH - 2)  # the body and `extra` are two levels
-    raw = '{"location": {"lon": 125.4388, "lat": 43.7126}, "extra": ' + nested + "}"
-    r = sane(_post_raw(client, "/api/v1/reports", raw.encode()))
-    assert r.status_code != 400 or _error(r)["code"] != "bad_json", r.get_data(as_text=True)
+    nested = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)  # inside the body: MAX_DEPTH levels in all
+    r = sane(_post_raw(client, "/api/v1/auth/token", ('{"username": "nobody", "password": "wrong-pass", "x": '
+                                                      + nested + "}").encode()))
+    assert r.status_code == 401, r.get_data(as_text=True)
+    r = sane(_post_raw(client, "/api/v1/auth/token", ('{"username": "nobody", "password": "wrong-pass", "x": ['
+                                                      + nested + "]}").encode()))
+    assert r.status_code == 422 and f"nested deeper than {MAX_DEPTH}" in _error(r)["message"]
 
 
 def test_channel_of_the_wrong_type_is_4xx(client):
@@ -151,9 +157,9 @@ def test_channel_of_the_wrong_type_is_4xx(client):
         assert 400 <= r.status_code < 500
 
 
-def test_nul_in_login_is_400(client):
+def test_nul_in_login_is_4xx(client):
     r = sane(client.post("/api/v1/auth/token", json={"username": "admin\u0000", "password": "x"}))
-    assert r.status_code == 400 and "username" in _error(r)["fields"]
+    assert r.status_code == 422 and "username" in _error(r)["fields"]
     r = sane(client.post("/login", data={"username": "a\u0000", "password": "x"}))
     assert 400 <= r.status_code < 500
 
@@ -191,7 +197,7 @@ def test_nul_in_action_path_and_body(client, callers):
     for field in ("note", "to_unit", "category", "action"):
         body = {"action": "acknowledge", "version": 1, field: "x\u0000"}
         r = sane(client.post("/api/v1/tickets/X/actions", json=body, headers=callers["operator"]))
-        assert r.status_code == 400 and field in _error(r)["fields"], r.get_data(as_text=True)
+        assert r.status_code == 422 and field in _error(r)["fields"], r.get_data(as_text=True)
 
 
 def test_numbers_in_queries_must_be_finite(client, callers):
@@ -222,11 +228,12 @@ def test_instants_with_any_offset_python_reads_are_not_5xx(client, callers):
 
 def test_loads_checked_for_json_in_a_form_field():
     assert loads_checked('{"a": [1, "b"]}') == {"a": [1, "b"]}
-    for text, path in (('{"a": "\\u0000"}', "a"), ('{"a": [1, "\\ud800"]}', "a[1]"), ("[1e999]", "[0]"),
-                       ('{"a": 99999999999999999999}', "a"), ("{", "(body)"), ("[" * 5000 + "]" * 5000, "(body)")):
-        with pytest.raises(Exception) as caught:
+    for text, status, path in (('{"a": "\\u0000"}', 422, "a"), ('{"a": [1, "\\ud800"]}', 422, "a[1]"),
+                               ("[1e999]", 422, "[0]"), ('{"a": 99999999999999999999}', 422, "a"),
+                               ("{", 400, "(body)"), ("[" * 5000 + "]" * 5000, 422, "(body)")):
+        with pytest.raises(ApiError) as caught:
             loads_checked(text)
-        assert caught.value.status == 400 and path in caught.value.fields, (text[:20], caught.value.fields)
+        assert caught.value.status == status and path in caught.value.fields, (text[:20], caught.value.fields)
 
 
 def _raw_get(base: str, target: bytes, token: str) -> tuple[int, bytes]:
@@ -310,6 +317,35 @@ def test_database_back_after_terminated_connections(client, callers, engine, dep
     assert killed >= 1
     for _ in range(3):
         assert sane(client.get("/api/v1/tickets", headers=callers["operator"])).status_code == 200
+
+
+def test_connection_lost_mid_request_is_503_and_a_refused_value_is_a_logged_400(deps, caplog):
+    """Two views added for this test only: one whose connection dies under it (its backend terminated, as
+    in a database restart), one that sends PostgreSQL a value it refuses (what validation should stop)."""
+    from flask import jsonify
+    from sqlalchemy import text
+
+    app, _ = create_app(deps, RoutingCache.from_settings(deps.engine, deps.settings), relay_events=False)
+
+    def dies():
+        with deps.engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            return jsonify(conn.execute(text("SELECT 1")).scalar())
+
+    def refused():
+        with deps.engine.connect() as conn:
+            return jsonify(conn.execute(text("SELECT CAST(:v AS integer)"), {"v": "abc"}).scalar())
+
+    app.add_url_rule("/api/v1/test-dies", view_func=dies)
+    app.add_url_rule("/api/v1/test-refused", view_func=refused)
+    client = app.test_client()
+    r = sane(client.get("/api/v1/test-dies"), allow_503=True)
+    assert r.status_code == 503 and _error(r)["code"] == "database_unavailable" and r.headers["Retry-After"]
+    assert sane(client.get("/api/v1/categories")).status_code == 200  # the pool recovered by itself
+    with caplog.at_level("ERROR", logger="web.errors"):
+        r = sane(client.get("/api/v1/test-refused"))
+    assert r.status_code == 400 and _error(r)["code"] == "invalid_value"
+    assert any("BUG" in rec.getMessage() and "test-refused" in rec.getMessage() for rec in caplog.records)
 
 
 # --- property-based -----------------------------------------------------------------------------------------
@@ -433,3 +469,11 @@ def test_fuzz_every_get_endpoint(app, client, callers, ticket_no):
 
     for rule, arguments in rules:
         fuzz(rule, arguments)
+
+
+@pytest.mark.xfail(strict=True, reason="until submit_report parses the form field with web.hygiene.loads_checked")
+def test_multipart_report_field_is_checked_like_a_json_body(client):
+    for text in ("[" * 100_000 + "]" * 100_000, '{"location": {"lon": 125.4388, "lat": 43.7126}, "extra": '
+                 + "[" * 40 + "]" * 40 + ', "x": "\\u0000"}'):
+        r = sane(client.post("/api/v1/reports", data={"report": text}, content_type="multipart/form-data"))
+        assert r.status_code in (400, 422) and _error(r)["fields"], r.get_data(as_text=True)[:300]

@@ -2,7 +2,8 @@
 
 PostgreSQL refuses NUL in text and jsonb, UTF-8 has no lone surrogates, `json` recurses once per nesting level
 and orjson and bigint stop at 64 bits. Each of these used to surface deep inside a view as a 500. Here they are
-refused once, before any view runs, with a 400 that names the parameter or the JSON path of the first offender:
+refused once, before any view runs, with an error that names the parameter or the JSON path of the first
+offender (400 for a path, query or form; 422 `invalid_body` for a JSON value, like the views' own field errors):
 
 - path segments, query arguments and form fields: `check_request`, a `before_request` hook;
 - JSON bodies: `CheckedJSONProvider.loads`, so `request.get_json()` in every view returns checked data;
@@ -36,7 +37,7 @@ class JsonRefused(Exception):
         self.reason = reason
 
     def api_error(self) -> ApiError:
-        return ApiError(400, "bad_json", f"{self.path}: {self.reason}", {self.path: self.reason})
+        return ApiError(422, "invalid_body", f"{self.path}: {self.reason}", {self.path: self.reason})
 
 
 def shown(text: str) -> str:
@@ -96,7 +97,8 @@ def _parse(text: str | bytes):
 
 def loads_checked(text: str | bytes):
     """Parse and check JSON text that came with a request in some other way (e.g. the multipart report's
-    field `report`). Raises ApiError (400 `bad_json`) naming the JSON path of the first offender."""
+    field `report`). Raises ApiError: 400 `bad_json` for text that is not JSON, 422 `invalid_body` naming the JSON
+    path of the first value that cannot be stored."""
     try:
         value = _parse(text)
         check_json(value)
