@@ -91,6 +91,9 @@ class IntakeConsumer:
         out = []
         for tp in self._consumer.committed(tps, timeout=timeout_s):
             _low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            # The high watermark of the last fetch response too: Tansu's ListOffsets answers the last record
+            # batch's base offset + 1, short of the end when that batch holds several records.
+            high = max(high, self._consumer.get_watermark_offsets(tp, cached=True)[1])
             committed = tp.offset if tp.offset >= 0 else None
             start = committed if committed is not None else _low
             out.append({"topic": tp.topic, "partition": tp.partition, "committed": committed, "end": high,

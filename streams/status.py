@@ -51,7 +51,7 @@ def intake_status(engine: Engine, settings: Settings, now: datetime, timeout_s: 
                        "pid": b.pid, "beat_at": b.beat_at.isoformat(),
                        "partitions": [f"{p['topic']}[{p['partition']}]" for p in b.partitions], "lag": b.lag,
                        "committed_at": b.committed_at.isoformat() if b.committed_at else None,
-                       "messages": b.messages} for b in beats]
+                       "messages": b.messages, "ends": b.partitions if b.state != "stopped" else []} for b in beats]
     with engine.connect() as conn:
         status.reconcile_gaps = len(intake_log.missing_tickets(
             conn, now, timedelta(seconds=settings.reconcile_grace_s), limit=10_000))
@@ -79,8 +79,7 @@ def _broker_side(status: IntakeStatus, settings: Settings, topics: Topics, timeo
     from streams.groups import committed_offsets
 
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                             request_timeout_ms=int(timeout_s * 1000) + 1000, api_version_auto_timeout_ms=
-                             int(timeout_s * 1000))
+                             request_timeout_ms=int(timeout_s * 1000) + 1000)
     try:
         existing = consumer.topics()
         for name in (*topics.intake, topics.dlq):
@@ -93,8 +92,11 @@ def _broker_side(status: IntakeStatus, settings: Settings, topics: Topics, timeo
     finally:
         consumer.close()
     committed = committed_offsets(settings.kafka_bootstrap, settings.worker_group)
+    # The workers' own view of each partition's end (from fetch responses) where they have one: Tansu's
+    # ListOffsets answers the last record batch's base offset + 1, short of the end.
+    fetched = {(p["topic"], p["partition"]): p["end"] for w in status.workers for p in w.get("ends", [])}
     for tp in sorted(tps):
         done = committed.get((tp.topic, tp.partition))
-        end = ends.get(tp, 0)
+        end = max(ends.get(tp, 0), fetched.get((tp.topic, tp.partition), 0), done or 0)
         status.partitions.append({"topic": tp.topic, "partition": tp.partition, "committed": done, "end": end,
                                   "lag": end - (done or 0)})

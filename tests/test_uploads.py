@@ -83,6 +83,28 @@ def test_a_decompression_bomb_is_refused_before_decoding():
     assert caught.value.status == 413
 
 
+def test_a_large_lossless_image_is_refused_before_decoding_even_under_the_pixel_limit():
+    """The issue's six 6320×6320 PNGs (233 KB each) cost 226 MB and 4.4 s: each is now refused from its header."""
+    out = io.BytesIO()
+    Image.new("RGB", (6320, 6320), (90, 90, 90)).save(out, "PNG")
+    assert len(out.getvalue()) < 400_000
+    with pytest.raises(UploadRefused, match="PNG and WebP") as caught:
+        clean(out.getvalue(), 8 * MB, 40_000_000)
+    assert caught.value.status == 413
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_scale_and_kept_at_most_4096_pixels_on_its_long_side():
+    out = io.BytesIO()
+    Image.new("RGB", (8000, 6000), (40, 120, 200)).save(out, "JPEG", quality=70)
+    stored = clean(out.getvalue(), 8 * MB, 50_000_000)
+    with Image.open(io.BytesIO(stored.data)) as image:
+        assert image.size == (4000, 3000)  # decoded at half scale, not at full size and then shrunk
+    out = io.BytesIO()
+    Image.new("RGB", (9000, 3000), (40, 120, 200)).save(out, "JPEG", quality=70)
+    with Image.open(io.BytesIO(clean(out.getvalue(), 8 * MB, 50_000_000).data)) as image:
+        assert image.size == (4096, 1365)
+
+
 def test_store_is_content_addressed_and_lookup_refuses_traversal(tmp_path):
     cleaned = clean(_jpeg_with_metadata(), 8 * MB, 40_000_000)
     path = store(cleaned, tmp_path)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.actors import Actor
 from dispatch.intake import check_report
@@ -178,19 +179,51 @@ def submit_report():
             {"report_id": "already used with a different body"},
         )
     if claimed.publish:
-        try:
-            send_confirmed(
-                deps.producer(),
-                [(deps.topics.report(channel), report.report_id.encode("utf-8"), encode(value))],
-                timeout_s=5.0,
-            )
-        except BrokerUnavailable as exc:
-            current_app.logger.warning("report %s/%s not accepted: %s", channel, report.report_id, exc)
-            raise ApiError(503, "broker_unavailable", "the report could not be queued; nothing was accepted, retry later") from None
-        with deps.engine.begin() as conn:
-            intake_log.mark_accepted(conn, channel, report.report_id)
-        REPORTS_ACCEPTED.labels(channel).inc()
+        _publish_report(deps, channel, report.report_id, value)
     return jsonify({"report_id": report.report_id, "channel": channel, "status": "accepted"}), 202
+
+
+def _publish_report(deps, channel: str, report_id: str, value: dict) -> None:
+    """Put the report on its topic and wait for the broker's acknowledgement; 503 when it does not come.
+
+    A 503 is the truth: the report is marked refused, so a copy that still reaches the topic later (the broker
+    was only slow) is skipped by the worker; if the worker had already written it, the answer is 202 after
+    all. While the broker is failing, further reports get the 503 at once (for `broker_retry_after_s`), and
+    the next attempt after that starts with a new producer: a client stuck after a broker pause recovers
+    without a restart."""
+    retry_after = deps.broker_retry_after()
+    if retry_after:
+        _refuse(deps, channel, report_id, "the broker did not acknowledge a moment ago", retry_after)
+        return
+    try:
+        send_confirmed(deps.producer(), [(deps.topics.report(channel), report_id.encode("utf-8"), encode(value))],
+                       timeout_s=5.0)
+    except BrokerUnavailable as exc:
+        deps.broker_failed()
+        _refuse(deps, channel, report_id, str(exc), deps.settings.broker_retry_after_s)
+        return
+    deps.broker_succeeded()
+    try:
+        with deps.engine.begin() as conn:
+            intake_log.mark_accepted(conn, channel, report_id)
+    except SQLAlchemyError as exc:  # on the topic already: accepted, whatever the log says (reconcile uses it)
+        current_app.logger.warning("report %s/%s accepted but not marked in intake_log: %s", channel, report_id, exc)
+    REPORTS_ACCEPTED.labels(channel).inc()
+
+
+def _refuse(deps, channel: str, report_id: str, why: str, retry_after: float) -> None:
+    """Answer 503 for a report the broker did not acknowledge — unless the worker already wrote it (then
+    return: the caller answers 202)."""
+    with deps.engine.begin() as conn:
+        refused = intake_log.refuse(conn, channel, report_id)
+    if not refused:
+        REPORTS_ACCEPTED.labels(channel).inc()
+        return
+    current_app.logger.warning("report %s/%s not accepted: %s", channel, report_id, why)
+    raise ApiError(503, "broker_unavailable",
+                   "the report could not be queued and was not accepted; retry later with the same report_id "
+                   "(a retry is never counted twice)", {"report_id": report_id},
+                   headers={"Retry-After": str(max(1, round(retry_after)))})
 
 
 @bp.get("/reports/<channel>/<report_id>")
@@ -493,7 +526,20 @@ def readyz():
     except Exception as exc:  # any failure means not ready; the message says which
         checks["database"] = f"unavailable: {type(exc).__name__}"
     host, port = broker_address(deps.settings.kafka_bootstrap)
-    checks["broker"] = "ok" if port_answers(host, port, timeout=1.0) else f"unavailable at {host}:{port}"
+    if not port_answers(host, port, timeout=1.0):
+        checks["broker"] = f"unavailable at {host}:{port}"
+    elif deps.broker_failing:  # a paused broker still accepts connections; its silence is what counts
+        checks["broker"] = f"not acknowledging at {host}:{port} (the last report could not be queued)"
+    else:
+        checks["broker"] = "ok"
+    if checks["database"] == "ok":  # intake: are the workers making progress (streams.status)
+        from streams.status import worker_problems
+
+        try:
+            _, problems = worker_problems(deps.engine, deps.settings, deps.clock())
+            checks["intake"] = "ok" if not problems else "; ".join(problems)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database went away between the two checks
+            checks["intake"] = f"unknown: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
     return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
 

@@ -20,6 +20,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Decoded format → (media type, extension, how it is re-encoded).
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/jpeg", "jpg")}
 JPEG_QUALITY = 85
+# Photos are kept at most this many pixels on their long side: plenty to see a broken manhole cover. A large
+# JPEG is decoded straight at a reduced scale (its DCT allows 1/2, 1/4, 1/8), so a 48-megapixel phone photo
+# costs a fraction of its full decode in time and memory.
+MAX_SIDE = 4096
+# PNG and WebP cannot be decoded at a reduced scale: a large one costs its full size in memory (a 6320×6320
+# PNG of 233 KB decodes to 160 MB). Phone photos are JPEG; screenshots are far below this.
+MAX_LOSSLESS_PIXELS = 16_777_216
 SHA256_HEX = frozenset("0123456789abcdef")
 
 
@@ -58,6 +65,12 @@ def clean(data: bytes, max_bytes: int, max_pixels: int) -> CleanImage:
             width, height = image.size
             if width * height > max_pixels:
                 raise UploadRefused(f"the image has {width}×{height} pixels; at most {max_pixels} are accepted", 413)
+            if kind != "JPEG" and width * height > MAX_LOSSLESS_PIXELS:
+                raise UploadRefused(f"the {kind} image has {width}×{height} pixels; at most {MAX_LOSSLESS_PIXELS} "
+                                    "are accepted for PNG and WebP (send a JPEG photo)", 413)
+            if kind == "JPEG" and max(width, height) > MAX_SIDE:
+                # Decode at 1/2, 1/4 … scale, never below half of MAX_SIDE: an 8000×6000 photo arrives as 4000×3000.
+                image.draft("RGB", (MAX_SIDE // 2, MAX_SIDE // 2))
             image.load()
     except UploadRefused:
         raise
@@ -69,6 +82,8 @@ def clean(data: bytes, max_bytes: int, max_pixels: int) -> CleanImage:
         raise UploadRefused(f"the image cannot be decoded ({exc}); it may be truncated or corrupt") from None
     media_type, extension = FORMATS[kind]
     upright = ImageOps.exif_transpose(image)
+    if max(upright.size) > MAX_SIDE:
+        upright.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
     mode = "RGBA" if media_type == "image/png" and upright.mode in ("RGBA", "LA", "P") else "RGB"
     pixels = upright.convert(mode)
     pixels.info = {}  # Pillow re-writes comment, XMP, ICC and EXIF it finds here: start from pixels only

@@ -295,10 +295,64 @@ def cmd_worker(settings: Settings, args) -> int:
     from yunguan.wiring import build_worker
 
     deps = _wiring(settings)
+    if settings.worker_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr=settings.web_host)
+        say(f"worker metrics on http://{settings.web_host}:{settings.worker_metrics_port}/metrics", err=True)
     try:
         run_until_signalled(build_worker(deps))
     finally:
         deps.close()
+    return 0
+
+
+def cmd_status(settings: Settings, args) -> int:
+    """Is intake flowing: exit 0 when it is, 1 when something needs an operator (contract §11)."""
+    from streams.status import intake_status
+
+    deps = _wiring(settings)
+    try:
+        status = intake_status(deps.engine, settings, deps.clock())
+    finally:
+        deps.close()
+    if args.json:
+        say(json.dumps(status.as_json(), ensure_ascii=False, indent=2))
+        return 0 if status.ok else 1
+    say(f"broker     {status.broker}")
+    say("topics     " + (", ".join(f"{t} ({n})" for t, n in status.topics.items()) or "none found"))
+    say(f"workers    {len([w for w in status.workers if w['state'] != 'stopped'])} running, group "
+        f"{settings.worker_group}")
+    for w in status.workers:
+        say(f"  {w['worker_id']:<40} {w['state']:<9} beat {w['beat_at'][11:19]}  partitions "
+            f"{len(w['partitions'])}  lag {w['lag'] if w['lag'] is not None else '-'}  messages {w['messages']}"
+            + (f"  — {w['reason']}" if w["reason"] else ""))
+    say(f"lag        {sum(p['lag'] for p in status.partitions)} in all")
+    for p in status.partitions:
+        if p["lag"]:
+            say(f"  {p['topic']}[{p['partition']}]  committed {p['committed']}  end {p['end']}  lag {p['lag']}")
+    say(f"dead letters {status.dead_letters if status.dead_letters is not None else '?'} (`yunguan dlq list`)")
+    say(f"reconcile  {status.reconcile_gaps} gap(s)")
+    if status.ok:
+        say("intake is flowing")
+        return 0
+    for problem in status.problems:
+        say(f"PROBLEM: {problem}", err=True)
+    return 1
+
+
+def cmd_group_recover(settings: Settings, args) -> int:
+    """The way out of a consumer group that never forms again (docs/operations.md): offsets are kept."""
+    from streams.groups import RecoveryFailed, recover_group
+
+    group = args.group or settings.worker_group
+    try:
+        done = recover_group(settings.kafka_bootstrap, group)
+    except RecoveryFailed as exc:
+        say(f"group recover: {exc}", err=True)
+        return 1
+    say(json.dumps({"group": group, "offsets": {f"{t}[{p}]": o for (t, p), o in sorted(done.offsets.items())}},
+                   ensure_ascii=False))
     return 0
 
 
@@ -817,6 +871,14 @@ def build_parser() -> argparse.ArgumentParser:
     cats_load.add_argument("path")
     cats_load.set_defaults(func=cmd_categories_load)
 
+    st = sub.add_parser("status", help="is intake flowing: broker, topics, workers, lag, dead letters, gaps")
+    st.add_argument("--json", action="store_true", help="machine-readable")
+    st.set_defaults(func=cmd_status)
+    grp = sub.add_parser("group", help="the workers' consumer group").add_subparsers(dest="group_command",
+                                                                                     required=True)
+    gr = grp.add_parser("recover", help="delete a group that never forms again, keeping its committed offsets")
+    gr.add_argument("--group", help="default: the worker group of the settings")
+    gr.set_defaults(func=cmd_group_recover)
     rec = sub.add_parser("reconcile", help="list (and re-publish) HTTP-accepted reports that have no ticket")
     rec.add_argument("--grace", type=float, help="seconds to wait before a report counts as missing")
     rec.add_argument("--republish", action="store_true", help="publish the missing reports again")

@@ -83,8 +83,10 @@ class Deps:
 
 
 def _close_quietly(producer) -> None:
+    """Let the sends in flight end (they fail within the producer's delivery timeout), then close: a producer
+    closed with sends pending tries again, and fails, when it is garbage-collected."""
     try:
-        producer.close(timeout=0)
+        producer.close(timeout=15)
     except Exception as exc:  # noqa: BLE001 - a producer being discarded; nothing depends on it
         log.info("closing a discarded producer: %s", exc)
 

@@ -1378,7 +1378,30 @@
     clock();
     setInterval(clock, 1000);
     setInterval(tick, 15000);
+    intakeHealth();
+    setInterval(intakeHealth, 15000);
   }
+
+  // Intake health: the same verdict as `yunguan status` and /readyz (worker heartbeats, broker, database), so
+  // a stalled intake is on the duty officer's screen within a minute, with the reason.
+  function intakeHealth() {
+    fetch("/readyz", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (res) {
+      var box = $("intake-health");
+      if (res.ok) { box.hidden = true; return; }
+      var checks = (res.body && res.body.checks) || {};
+      var reasons = Object.keys(checks).filter(function (k) { return checks[k] !== "ok"; }).map(function (k) {
+        return (HEALTH_NAMES[k] || k) + "：" + checks[k];
+      });
+      $("intake-health-text").textContent = reasons.join("；") || "未就绪";
+      box.hidden = false;
+    }).catch(function () {
+      $("intake-health-text").textContent = "无法连接服务器";
+      $("intake-health").hidden = false;
+    });
+  }
+  var HEALTH_NAMES = { database: "数据库", broker: "消息队列", intake: "受理通道" };
 
   init();
 })();
