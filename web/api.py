@@ -24,7 +24,7 @@ from streams.envelope import EnvelopeError, validate_envelope
 from streams.intake import SplitRefused, decide_route, split_out
 from streams.producer import BrokerUnavailable, encode, send_confirmed
 from streams.topics import broker_address, port_answers
-from web import security, uploads
+from web import hygiene, security, uploads
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
 from web.errors import ApiError
 
@@ -109,10 +109,7 @@ def _report_body() -> tuple[dict, list]:
     if raw is None:
         raise ApiError(400, "bad_form", "a multipart report needs the envelope as JSON in the field `report`",
                        {"report": "required"})
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "bad_json", "the field `report` is not JSON", {"report": "must be a JSON object"}) from None
+    body = hygiene.loads_checked(raw)  # the same limits as a JSON body: depth, NUL, surrogates, number range
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the field `report` must be a JSON object", {"report": "must be a JSON object"})
     return body, request.files.getlist("photos")

@@ -22,12 +22,14 @@ RETRY_AFTER_S = 5
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields
+        self.headers = headers or {}
 
     def body(self) -> dict:
         error = {"code": self.code, "message": self.message}
@@ -39,7 +41,7 @@ class ApiError(Exception):
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return jsonify(exc.body()), exc.status
+        return jsonify(exc.body()), exc.status, exc.headers
 
     @app.errorhandler(DispatchError)
     def _dispatch_error(exc: DispatchError):
@@ -62,7 +64,7 @@ def register(app: Flask) -> None:
     def _database_down(exc: Exception):
         log.warning("%s %s: database unavailable: %s", request.method, request.path, _first_line(exc))
         body = {"error": {"code": "database_unavailable",
-                          "message": "the database is unavailable; nothing was changed, retry later"}}
+                          "message": "the database is unavailable; retry later"}}
         return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_S)}
 
     def _database_refused_value(exc: Exception):
