@@ -134,7 +134,7 @@ def test_lone_surrogate_in_raw_utf8_body_is_422(client):
 
 
 def test_deep_json_is_422(client, callers):
-    for depth in (MAX_DEPTH + 1, 300, 100_000):
+    for depth in (MAX_DEPTH + 1, 300, 30_000):  # 30,000: beyond the parser's recursion, within 64 KiB
         raw = b'{"location": {"lon": 125.4388, "lat": 43.7126}, "extra": ' + b"[" * depth + b"]" * depth + b"}"
         for path in ("/api/v1/reports", "/api/v1/auth/token", "/api/v1/tickets/X/actions"):
             r = sane(_post_raw(client, path, raw, callers["operator"]))
@@ -477,7 +477,7 @@ def test_fuzz_every_get_endpoint(app, client, callers, ticket_no):
 
 
 def test_multipart_report_field_is_checked_like_a_json_body(client):
-    for text in ("[" * 100_000 + "]" * 100_000, '{"location": {"lon": 125.4388, "lat": 43.7126}, "extra": '
+    for text in ("[" * 30_000 + "]" * 30_000, '{"location": {"lon": 125.4388, "lat": 43.7126}, "extra": '
                  + "[" * 40 + "]" * 40 + ', "x": "\\u0000"}'):
         r = sane(client.post("/api/v1/reports", data={"report": text}, content_type="multipart/form-data"))
         assert r.status_code in (400, 422) and _error(r)["fields"], r.get_data(as_text=True)[:300]
