@@ -34,32 +34,55 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def check(value: object, path: str = "", depth: int = 0) -> None:
-    """Raise NotStorable for the first value under `value` that PostgreSQL (text or JSONB) cannot store.
+ROOT = "(body)"
+_SHOWN = 80  # characters of a name or path quoted back in an error
 
-    Iterative in spirit: the depth limit is checked before descending, so a hostile value never reaches
-    Python's recursion limit here."""
-    if depth > MAX_DEPTH:
-        raise NotStorable(path or "(body)", f"nested deeper than {MAX_DEPTH} levels")
+
+def shown(text: str) -> str:
+    """`text` safe to quote in an error: NUL and surrogates escaped, long names cut."""
+    out = "".join(f"\\u{ord(c):04x}" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text[:_SHOWN])
+    return out + ("…" if len(text) > _SHOWN else "")
+
+
+def _child(path: str, key: str) -> str:
+    return shown(key) if path == ROOT else f"{path}.{shown(key)}"
+
+
+def scalar_problem(value: object) -> str | None:
+    """Why PostgreSQL (text or JSONB) or our JSON encoder would refuse this scalar, or None."""
     if isinstance(value, str):
-        problem = text_problem(value)
+        return text_problem(value)
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        return "integer out of range (at most 64 bits)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number (no NaN or Infinity)"
+    return None
+
+
+def check(value: object, max_depth: int = MAX_DEPTH) -> None:
+    """Raise NotStorable for the first value under `value`, in document order, that PostgreSQL cannot store,
+    or for objects and arrays nested `max_depth` deep. Iterative: a hostile document costs no recursion.
+    Paths read `reporter.name`, `extra.a[3]`, `[0]`; the document itself is `(body)`."""
+    stack = [(value, ROOT, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= max_depth:
+                raise NotStorable(path, f"nested deeper than {max_depth} levels")
+            if isinstance(item, dict):
+                children = []
+                for key, child in item.items():
+                    name = key if isinstance(key, str) else str(key)
+                    problem = text_problem(name)
+                    if problem:
+                        raise NotStorable(_child(path, name), f"key {problem}")
+                    children.append((child, _child(path, name), depth + 1))
+            else:
+                children = [(child, f"{path if path != ROOT else ''}[{i}]", depth + 1) for i, child in enumerate(item)]
+            stack.extend(reversed(children))
+            continue
+        problem = scalar_problem(item)
         if problem:
-            raise NotStorable(path or "(body)", problem)
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, int):
-        if not INT_MIN <= value <= INT_MAX:
-            raise NotStorable(path or "(body)", "integer out of range (at most 64 bits)")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise NotStorable(path or "(body)", "must be a finite number (no NaN or Infinity)")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            name = key if isinstance(key, str) else str(key)
-            problem = text_problem(name)
-            if problem:
-                raise NotStorable(path or "(body)", f"a key {problem}")
-            check(item, f"{path}.{name}" if path else name, depth + 1)
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            check(item, f"{path}[{i}]", depth + 1)
+            raise NotStorable(path, problem)

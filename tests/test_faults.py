@@ -284,7 +284,7 @@ def test_a_wedged_group_is_reported_and_recovered_keeping_offsets(deps, engine, 
     _exactly_once(engine, [f"f-{i:05d}" for i in range(60)])
 
 
-def _worker_process(settings, log_path):
+def _worker_process(settings, log_path, **extra):
     env = dict(os.environ)
     env.update({
         "YUNGUAN_DATABASE_URL": settings.database_url, "YUNGUAN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -292,6 +292,7 @@ def _worker_process(settings, log_path):
         "YUNGUAN_MAX_POLL_INTERVAL_MS": "3000", "YUNGUAN_SESSION_TIMEOUT_MS": "3000",
         "YUNGUAN_SECRET_KEY": settings.secret_key, "YUNGUAN_WORKER_BATCH_SIZE": "50",
         "YUNGUAN_HEARTBEAT_S": "1", "YUNGUAN_STATE_DIR": settings.state_dir,
+        **{f"YUNGUAN_{k.upper()}": str(v) for k, v in extra.items()},
     })
     return subprocess.Popen([sys.executable, "-m", "yunguan.cli", "worker"], env=env,
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
@@ -325,6 +326,39 @@ def test_kill_9_in_a_loop_during_load_loses_and_duplicates_nothing(deps, engine,
     assert kills == 3
     _exactly_once(engine, [f"f-{i:05d}" for i in range(n)])
     assert _count(engine, "SELECT count(*) FROM tickets") == n
+
+
+def test_a_worker_stopped_while_a_second_one_joins_leaves_no_wedged_group(deps, engine, tmp_path):
+    """The issue's trigger: SIGTERM a running worker just after a second one started. With the automatic
+    recovery off, only the first worker's waiting for a settled group before it leaves keeps the group alive."""
+    from store import heartbeats
+
+    s = deps.settings
+    _publish(s, [_envelope(i) for i in range(20)])
+
+    def beats():
+        with engine.begin() as conn:
+            return heartbeats.recent(conn, s.worker_group, deps.clock())
+
+    first = _worker_process(s, tmp_path / "first.log", group_recovery="false")
+    second = None
+    try:
+        wait_for(lambda: _count(engine, "SELECT count(*) FROM reports") >= 20, 60, what="the first worker's tickets")
+        second = _worker_process(s, tmp_path / "second.log", group_recovery="false")
+        wait_for(lambda: any(b.pid == second.pid for b in beats()), 30, interval=0.1, what="the second worker to start")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(40) == 0
+        _publish(s, [_envelope(i) for i in range(20, 40)])
+        wait_for(lambda: _count(engine, "SELECT count(*) FROM reports") >= 40, 60,
+                 what="the second worker to take over every partition")
+        mine = [b for b in beats() if b.pid == second.pid][0]
+        assert len(mine.partitions) == len(Topics("").intake) * s.topic_partitions
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+    _exactly_once(engine, [f"f-{i:05d}" for i in range(40)])
 
 
 def test_status_says_whether_intake_flows(deps, engine, capsys):

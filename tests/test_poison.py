@@ -140,3 +140,12 @@ def test_a_channel_of_the_wrong_type_is_a_4xx(server, channel):
     r = requests.post(f"{base}/api/v1/reports", json=body, timeout=10)
     assert r.status_code in (400, 422), (r.status_code, r.text)
     assert "channel" in (r.json()["error"].get("fields") or {})
+
+
+def test_an_oversized_report_body_is_413_before_it_is_parsed_and_nothing_is_stored(server, engine):
+    base, _ = server
+    body = {**_http_body("future"), "reported_at": "2026-11-22T09:00:00+08:00", "report_id": "huge",
+            "description": "x" * 700_000}
+    r = requests.post(f"{base}/api/v1/reports", json=body, timeout=10)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large", r.text
+    assert _count(engine, "SELECT count(*) FROM intake_log WHERE report_id = 'huge'") == 0

@@ -250,7 +250,7 @@ def test_reconcile_lists_and_republishes_accepted_reports_without_ticket(setting
     assert again.returncode == 0 and again.stdout == ""
 
 
-def test_dead_letters_can_be_listed_and_replayed(settings, deps, worker):
+def test_dead_letters_can_be_listed_and_replayed(settings, deps, worker, engine):
     bad = b'{"schema": "report/1", "report_id": "needs-fix"'  # truncated JSON
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     producer.send(deps.topics.report("public"), key=b"needs-fix", value=bad).get(10)
@@ -268,3 +268,18 @@ def test_dead_letters_can_be_listed_and_replayed(settings, deps, worker):
     assert replay.returncode == 0, replay.stderr
     # The same bytes went back to the original topic; still broken, so the worker dead-letters them again.
     wait_for(lambda: worker.stats.dead_letters == 2, what="the replayed letter to be processed again")
+    # Replaying the same letter again is refused (it was replayed once; the listing says where to) ...
+    twice = subprocess.run([sys.executable, "-m", "yunguan.cli", "dlq", "replay", "--offset", letter["dlq"]],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert twice.returncode == 0 and "replayed before" in twice.stderr, twice.stderr
+    listed = subprocess.run([sys.executable, "-m", "yunguan.cli", "dlq", "list"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    letters = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(letters) == 2 and letters[0]["replayed_to"].startswith(deps.topics.report("public"))
+    assert letters[1]["replayed_to"] is None
+    # ... so no third dead letter appears: the worker's count stays at 2 while it consumes on.
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer.send(deps.topics.report("public"), key=b"k", value=json.dumps(_envelope(1, "public")).encode()).get(10)
+    producer.close()
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM reports") == 1, what="a later good report")
+    assert worker.stats.dead_letters == 2

@@ -20,7 +20,7 @@ from gis.crs import Crs, OutsideChina, to_wgs84
 from store import intake_log, logins, loop, queries
 from store.queries import TicketScope
 from store.users import User
-from streams.envelope import EnvelopeError, validate_envelope
+from streams.envelope import MAX_ENVELOPE_BYTES, EnvelopeError, validate_envelope
 from streams.intake import SplitRefused, decide_route, split_out
 from streams.producer import BrokerUnavailable, encode, send_confirmed
 from streams.topics import broker_address, port_answers
@@ -104,6 +104,9 @@ def _body_sha256(body: dict) -> str:
 def _report_body() -> tuple[dict, list]:
     """JSON, or multipart/form-data with the envelope as JSON in the field `report` and photos in `photos`."""
     if request.mimetype != "multipart/form-data":
+        if (request.content_length or 0) > MAX_ENVELOPE_BYTES:  # refused before it is read or parsed
+            raise ApiError(413, "too_large", f"a report body may take at most {MAX_ENVELOPE_BYTES} bytes "
+                           "(send photos as multipart/form-data)", {"(body)": f"at most {MAX_ENVELOPE_BYTES} bytes"})
         return _json_body(), []
     raw = request.form.get("report")
     if raw is None:

@@ -12,20 +12,20 @@ offender (400 for a path, query or form; 422 `invalid_body` for a JSON value, li
 from __future__ import annotations
 
 import json
-import math
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
-from streams.storable import INT_MAX, INT_MIN, text_problem
+from streams import storable
+from streams.storable import ROOT, shown, text_problem
 from web.errors import ApiError
 
 # Objects and arrays inside each other, for every body of every view. The report envelope has its own, lower
 # limit (streams.storable, a 422 naming the field); this one keeps any view's JSON walk cheap and bounded.
 MAX_DEPTH = 32
-ROOT = "(body)"
-_SHOWN = 80  # characters of a name or path quoted back in an error
+# The largest JSON document any view takes (report bodies have their own, lower limit: 64 KiB).
+MAX_JSON_BYTES = 1024 * 1024
 
 
 class JsonRefused(Exception):
@@ -40,51 +40,13 @@ class JsonRefused(Exception):
         return ApiError(422, "invalid_body", f"{self.path}: {self.reason}", {self.path: self.reason})
 
 
-def shown(text: str) -> str:
-    """`text` safe to quote in an error body: NUL and surrogates escaped, long names cut."""
-    out = "".join(f"\\u{ord(c):04x}" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text[:_SHOWN])
-    return out + ("…" if len(text) > _SHOWN else "")
-
-
-def _child(path: str, key: str) -> str:
-    return shown(key) if path == ROOT else f"{path}.{shown(key)}"
-
-
-def _scalar_problem(value) -> str | None:
-    if isinstance(value, str):
-        return text_problem(value)
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
-        return "integer out of range (at most 64 bits)"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "must be a finite number (no NaN or Infinity)"
-    return None
-
-
 def check_json(value, max_depth: int = MAX_DEPTH) -> None:
-    """Raise JsonRefused for the first offending value in document order. Iterative: a deep document
-    costs no recursion here."""
-    stack = [(value, ROOT, 0)]
-    while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth >= max_depth:
-                raise JsonRefused(path, f"nested deeper than {max_depth} levels")
-            if isinstance(item, dict):
-                children = []
-                for key, child in item.items():
-                    problem = text_problem(key)
-                    if problem:
-                        raise JsonRefused(_child(path, key), f"key {problem}")
-                    children.append((child, _child(path, key), depth + 1))
-            else:
-                children = [(child, f"{path if path != ROOT else ''}[{i}]", depth + 1) for i, child in enumerate(item)]
-            stack.extend(reversed(children))
-            continue
-        problem = _scalar_problem(item)
-        if problem:
-            raise JsonRefused(path, problem)
+    """Raise JsonRefused for the first value that cannot be stored (streams.storable: the same rules as the
+    report envelope, one walker for both)."""
+    try:
+        storable.check(value, max_depth)
+    except storable.NotStorable as exc:
+        raise JsonRefused(exc.path, exc.problem) from None
 
 
 def _parse(text: str | bytes):
@@ -118,6 +80,9 @@ class CheckedJSONProvider(DefaultJSONProvider):
     the view has already succeeded."""
 
     def loads(self, s: str | bytes, **kwargs):
+        if len(s) > MAX_JSON_BYTES:  # no view takes more; parsing it would cost memory and time for nothing
+            raise ApiError(413, "too_large", f"a JSON body may take at most {MAX_JSON_BYTES} bytes",
+                           {ROOT: f"at most {MAX_JSON_BYTES} bytes"})
         try:
             value = _parse(s)
             check_json(value)

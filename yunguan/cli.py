@@ -557,28 +557,38 @@ def cmd_reconcile(settings: Settings, args) -> int:
 
 
 def cmd_dlq_list(settings: Settings, args) -> int:
+    from store.dead_letters import replayed
     from streams.dlq import read_letters
     from streams.topics import Topics
 
+    deps = _wiring(settings)
     count = 0
-    for _, record, letter in read_letters(settings.kafka_bootstrap, Topics(settings.topic_prefix)):
-        raw = letter.get("raw") or ""
-        say(json.dumps({
-            "dlq": f"{record.partition}:{record.offset}", "origin": f"{letter.get('topic')}/{letter.get('partition')}/"
-            f"{letter.get('offset')}", "reason": letter.get("reason"),
-            "raw": raw if len(raw) <= args.width else raw[: args.width] + "…",
-        }, ensure_ascii=False))
-        count += 1
-        if args.limit and count >= args.limit:
-            break
+    try:
+        for _, record, letter in read_letters(settings.kafka_bootstrap, Topics(settings.topic_prefix)):
+            raw = letter.get("raw") or ""
+            with deps.engine.connect() as conn:
+                went = replayed(conn, [(record.topic, record.partition, record.offset)])
+            say(json.dumps({
+                "dlq": f"{record.partition}:{record.offset}", "origin": f"{letter.get('topic')}/"
+                f"{letter.get('partition')}/{letter.get('offset')}", "reason": letter.get("reason"),
+                "raw": raw if len(raw) <= args.width else raw[: args.width] + "…",
+                "replayed_to": next(iter(went.values()), None),
+            }, ensure_ascii=False))
+            count += 1
+            if args.limit and count >= args.limit:
+                break
+    finally:
+        deps.close()
     say(f"dlq: {count} dead letter(s) listed", err=True)
     return 0
 
 
 def cmd_dlq_replay(settings: Settings, args) -> int:
-    """Re-submit dead letters to their original topic, e.g. after fixing a producer or the schema."""
+    """Re-submit dead letters to their original topic, e.g. after fixing a producer or the schema. Each letter
+    once: a letter replayed before is skipped (naming where its copy went) unless --again."""
     from kafka import OffsetAndMetadata
 
+    from store.dead_letters import record_replay, replayed
     from streams.dlq import original_bytes, read_letters
     from streams.producer import make_producer, send_confirmed
     from streams.topics import Topics
@@ -588,23 +598,35 @@ def cmd_dlq_replay(settings: Settings, args) -> int:
     if not wanted and not args.all:
         raise UsageError("name letters with --offset PARTITION:OFFSET (see `yunguan dlq list`) or use --all")
     group = f"{settings.topic_prefix}yunguan-dlq-replay" if args.all else None
+    deps = _wiring(settings)
     producer = make_producer(settings.kafka_bootstrap)
-    replayed = 0
+    replayed_now = skipped = 0
     try:
         for consumer, record, letter in read_letters(settings.kafka_bootstrap, topics, group=group):
             if wanted and f"{record.partition}:{record.offset}" not in wanted:
                 continue
+            key = (record.topic, record.partition, record.offset)
+            with deps.engine.connect() as conn:
+                before = replayed(conn, [key]).get(key)
             if letter.get("topic") not in topics.intake:
                 say(f"dlq: {record.partition}:{record.offset} has no intake origin ({letter.get('topic')}); skipped",
                     err=True)
+            elif before and not args.again:
+                say(f"dlq: {record.partition}:{record.offset} was replayed before (to {before}); skipped "
+                    "(--again to replay it once more)", err=True)
+                skipped += 1
             else:
-                send_confirmed(producer, [(letter["topic"], record.key, original_bytes(letter))])
-                replayed += 1
+                done = send_confirmed(producer, [(letter["topic"], record.key, original_bytes(letter))])[0]
+                with deps.engine.begin() as conn:
+                    record_replay(conn, key, done.topic, done.partition, done.offset)
+                replayed_now += 1
             if group:  # remember progress so `--all` never replays a letter twice
                 consumer.commit({_tp(record): OffsetAndMetadata(record.offset + 1, "", -1)})
     finally:
         producer.close()
-    say(f"dlq: {replayed} letter(s) re-submitted", err=True)
+        deps.close()
+    say(f"dlq: {replayed_now} letter(s) re-submitted" + (f", {skipped} replayed before" if skipped else ""),
+        err=True)
     return 0
 
 
@@ -892,6 +914,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_replay = dlq.add_parser("replay", help="re-submit dead letters to their original topic")
     dlq_replay.add_argument("--offset", action="append", help="PARTITION:OFFSET in reports.dlq (repeatable)")
     dlq_replay.add_argument("--all", action="store_true", help="every letter not yet replayed by --all")
+    dlq_replay.add_argument("--again", action="store_true", help="also letters that were replayed before")
     dlq_replay.set_defaults(func=cmd_dlq_replay)
 
     users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)

@@ -11,6 +11,9 @@ time. The message may still reach the topic later (the broker was only slow); th
 again. The web and the worker serialize on the intake_log row (the web's FOR UPDATE against the worker's FOR
 SHARE), so exactly one of "503, no ticket" and "ticket, answered 202" happens.
 
+`dlq_replays`: which dead letters `yunguan dlq replay` re-published, and where to. A letter is replayed once
+(again only with `--again`), and `yunguan dlq list` shows where each replayed letter went.
+
 Revision ID: 0011_operations
 Revises: 0010_audit_anchor
 Create Date: 2026-11-30
@@ -45,8 +48,21 @@ def upgrade() -> None:
     """)
     op.execute("CREATE INDEX ix_worker_heartbeats_group ON worker_heartbeats (group_id, beat_at)")
     op.execute("ALTER TABLE intake_log ADD COLUMN refused_at timestamptz")
+    op.execute("""
+        CREATE TABLE dlq_replays (
+            dlq_topic text NOT NULL,
+            dlq_partition integer NOT NULL,
+            dlq_offset bigint NOT NULL,
+            replayed_at timestamptz NOT NULL DEFAULT now(),
+            topic text NOT NULL,
+            partition integer NOT NULL,
+            "offset" bigint NOT NULL,
+            PRIMARY KEY (dlq_topic, dlq_partition, dlq_offset)
+        )
+    """)
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE dlq_replays")
     op.execute("ALTER TABLE intake_log DROP COLUMN refused_at")
     op.execute("DROP TABLE worker_heartbeats")
