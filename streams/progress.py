@@ -94,6 +94,9 @@ class Progress:
             self.partitions = consumer.lag(sorted(self.assigned)) if consumer is not None else []
         except Exception as exc:  # noqa: BLE001 - the broker not answering a lag query is itself news
             log.warning("could not measure lag: %s", exc)
+            known = {(p["topic"], p["partition"]): p for p in self.partitions}
+            self.partitions = [known.get((t, n), {"topic": t, "partition": n, "committed": None, "end": None,
+                                                  "lag": 0}) for t, n in sorted(self.assigned)]
         reason = self.judge(now_mono)
         now = datetime.now(UTC)
         if reason and not self.stuck_reason:

@@ -94,7 +94,7 @@ def _broker_side(status: IntakeStatus, settings: Settings, topics: Topics, timeo
     committed = committed_offsets(settings.kafka_bootstrap, settings.worker_group)
     # The workers' own view of each partition's end (from fetch responses) where they have one: Tansu's
     # ListOffsets answers the last record batch's base offset + 1, short of the end.
-    fetched = {(p["topic"], p["partition"]): p["end"] for w in status.workers for p in w.get("ends", [])}
+    fetched = {(p["topic"], p["partition"]): p["end"] or 0 for w in status.workers for p in w.get("ends", [])}
     for tp in sorted(tps):
         done = committed.get((tp.topic, tp.partition))
         end = max(ends.get(tp, 0), fetched.get((tp.topic, tp.partition), 0), done or 0)

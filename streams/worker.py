@@ -299,12 +299,15 @@ class Worker:
         relay.start()
         failed = False
         leave_by = None
-        quiet_s = max(self.settings.session_timeout_ms / 3000, 1.0)
+        # A member learns of a rebalance at its next heartbeat (a third of the session timeout): two of them
+        # without a change mean no rebalance was under way when the worker decided to leave.
+        quiet_s = max(2 * self.settings.session_timeout_ms / 3000, 1.0)
         try:
             while True:
                 if stop.is_set():
                     leave_by = leave_by or time.monotonic() + self.settings.leave_settle_s
-                    if progress.settled(quiet_s) or not progress.assigned and progress.judge(time.monotonic()) \
+                    if progress.settled(quiet_s) and not self._others_joining() \
+                            or not progress.assigned and progress.judge(time.monotonic()) \
                             or time.monotonic() >= leave_by:
                         break
                 try:
@@ -335,6 +338,18 @@ class Worker:
                 progress.beat(None, self.stats, force=True, state="stopped")
                 consumer.close()
                 log.info("worker left the group")
+
+    def _others_joining(self) -> bool:
+        """Another live worker of the group has started and owns nothing yet: it is joining, and the group will
+        rebalance; leaving now would leave while it forms (the trigger of Tansu's wedge)."""
+        now = datetime.now(UTC)
+        silent = timedelta(seconds=max(self.settings.stuck_after_s, 3 * self.settings.heartbeat_s))
+        try:
+            with self.engine.begin() as conn:
+                beats = heartbeats.live(heartbeats.recent(conn, self.settings.worker_group, now), now, silent)
+        except SQLAlchemyError:
+            return False  # the database is away: nothing to wait for
+        return any(b.worker_id != self.progress.worker_id and b.state == "starting" for b in beats)
 
     def recover_group_if_wedged(self) -> None:
         """When this worker has had no partition for `stuck_after_s` and neither has any other live worker of
