@@ -25,7 +25,7 @@ class Beat:
     beat_at: datetime
     state: str  # starting | consuming | stuck | stopped
     reason: str | None
-    partitions: list[dict]  # [{"topic", "partition", "committed", "end", "lag"}]
+    partitions: list[dict]  # [{"topic", "partition", "position", "end", "lag"}]
     lag: int | None
     assigned_at: datetime | None
     committed_at: datetime | None

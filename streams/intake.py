@@ -49,6 +49,7 @@ class Received:
     topic: str
     partition: int
     offset: int
+    via_http: bool = False  # HTTP intake published it: it may have been answered 503 (intake_log.refused_at)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def ingest(
         if key not in seen and key not in taken:
             taken.add(key)
             fresh.append(r)
-    refused = refused_among(conn, list(taken))
+    refused = refused_among(conn, [(r.envelope.channel, r.envelope.report_id) for r in fresh if r.via_http])
     if refused:  # answered 503 over HTTP: the caller was told nothing was accepted
         fresh = [r for r in fresh if (r.envelope.channel, r.envelope.report_id) not in refused]
         taken -= refused

@@ -47,12 +47,18 @@ def encode(value: dict) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# Header on reports that HTTP intake published: only those can have been answered 503 (intake_log.refused_at),
+# so only they make the worker consult intake_log (one query per batch saved for every other source).
+HTTP_INTAKE_HEADER = "yunguan-intake"
+
+
 def send_confirmed(
-    producer: KafkaProducer, messages: list[tuple[str, bytes | None, bytes]], timeout_s: float = 10.0
+    producer: KafkaProducer, messages: list[tuple[str, bytes | None, bytes]], timeout_s: float = 10.0,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> list[Delivered]:
     """Send (topic, key, value) triples and wait until the broker acknowledged every one."""
     try:
-        futures = [producer.send(topic, key=key, value=value) for topic, key, value in messages]
+        futures = [producer.send(topic, key=key, value=value, headers=headers) for topic, key, value in messages]
         producer.flush(timeout=timeout_s)
         results = [f.get(timeout=timeout_s) for f in futures]
     except KafkaError as exc:

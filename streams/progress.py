@@ -95,7 +95,7 @@ class Progress:
         except Exception as exc:  # noqa: BLE001 - the broker not answering a lag query is itself news
             log.warning("could not measure lag: %s", exc)
             known = {(p["topic"], p["partition"]): p for p in self.partitions}
-            self.partitions = [known.get((t, n), {"topic": t, "partition": n, "committed": None, "end": None,
+            self.partitions = [known.get((t, n), {"topic": t, "partition": n, "position": None, "end": None,
                                                   "lag": 0}) for t, n in sorted(self.assigned)]
         reason = self.judge(now_mono)
         now = datetime.now(UTC)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from streams.producer import BrokerUnavailable, Delivered
+from streams.producer import HTTP_INTAKE_HEADER, BrokerUnavailable, Delivered
 
 log = logging.getLogger(__name__)
 _rdlog = logging.getLogger("rdkafka")
@@ -31,6 +31,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    via_http: bool = False  # published by HTTP intake (header streams.producer.HTTP_INTAKE_HEADER)
 
 
 class UnknownTopic(KafkaException):
@@ -83,21 +84,21 @@ class IntakeConsumer:
             on_lost=(lambda _c, ps: on_revoke(_pairs(ps))) if on_revoke else None,
         )
 
-    def lag(self, partitions: list[tuple[str, int]], timeout_s: float = 2.0) -> list[dict]:
-        """Per owned partition: the group's committed offset, the end of the log, and the difference."""
+    def lag(self, partitions: list[tuple[str, int]]) -> list[dict]:
+        """Per owned partition: the consumer's position, the end of the log, and the difference — from what the
+        client already knows (its position and the high watermark of its last fetch response), so measuring
+        costs no broker round trip and never holds up the loop. (Tansu's ListOffsets would be short anyway: it
+        answers the last record batch's base offset + 1.) A partition not fetched yet shows lag 0."""
         if not partitions:
             return []
-        tps = [TopicPartition(t, p) for t, p in partitions]
         out = []
-        for tp in self._consumer.committed(tps, timeout=timeout_s):
-            _low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
-            # The high watermark of the last fetch response too: Tansu's ListOffsets answers the last record
-            # batch's base offset + 1, short of the end when that batch holds several records.
-            high = max(high, self._consumer.get_watermark_offsets(tp, cached=True)[1])
-            committed = tp.offset if tp.offset >= 0 else None
-            start = committed if committed is not None else _low
-            out.append({"topic": tp.topic, "partition": tp.partition, "committed": committed, "end": high,
-                        "lag": max(0, high - start)})
+        for tp in self._consumer.position([TopicPartition(t, p) for t, p in partitions]):
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            position = tp.offset if tp.offset >= 0 else None
+            end = high if high >= 0 else None
+            lag = max(0, end - position) if end is not None and position is not None else 0
+            out.append({"topic": tp.topic, "partition": tp.partition, "position": position, "end": end,
+                        "lag": lag})
         return out
 
     def poll_batch(self, max_records: int, timeout_s: float) -> list[Record]:
@@ -115,7 +116,9 @@ class IntakeConsumer:
         for m in messages:
             err = m.error()
             if err is None:
-                out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value()))
+                headers = m.headers()
+                out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(),
+                                  bool(headers) and any(k == HTTP_INTAKE_HEADER for k, _ in headers)))
             elif err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise UnknownTopic(err)
             elif err.fatal() or not err.retriable():

@@ -189,7 +189,7 @@ class Worker:
                         f"channel {envelope.channel!r} does not match topic {m.topic} "
                         f"(expected channel {expected!r}); publish to reports.{envelope.channel}"
                     )
-                valid.append(Received(envelope, m.topic, m.partition, m.offset))
+                valid.append(Received(envelope, m.topic, m.partition, m.offset, getattr(m, "via_http", False)))
             except EnvelopeError as exc:
                 letters.append(dead_letter(self.topics, m, exc.reason))
         self.breaker.record(0, len(letters))

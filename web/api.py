@@ -22,7 +22,7 @@ from store.queries import TicketScope
 from store.users import User
 from streams.envelope import MAX_ENVELOPE_BYTES, EnvelopeError, validate_envelope
 from streams.intake import SplitRefused, decide_route, split_out
-from streams.producer import BrokerUnavailable, encode, send_confirmed
+from streams.producer import HTTP_INTAKE_HEADER, BrokerUnavailable, encode, send_confirmed
 from streams.topics import broker_address, port_answers
 from web import hygiene, security, uploads
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
@@ -197,7 +197,7 @@ def _publish_report(deps, channel: str, report_id: str, value: dict) -> None:
         return
     try:
         send_confirmed(deps.producer(), [(deps.topics.report(channel), report_id.encode("utf-8"), encode(value))],
-                       timeout_s=5.0)
+                       timeout_s=5.0, headers=[(HTTP_INTAKE_HEADER, b"http")])
     except BrokerUnavailable as exc:
         deps.broker_failed()
         _refuse(deps, channel, report_id, str(exc), deps.settings.broker_retry_after_s)
