@@ -163,8 +163,15 @@ def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetim
     deadlines depend only on category, status and priority: `memo` computes each once per batch
     (working-time arithmetic is the costly part)."""
     # prepare_ticket decided without the taxonomy, so the ticket is urgent only if it is a sensor alarm
-    decided = decide(loop.taxonomy, ticket.category, (ticket.routing or {}).get("method", "manual"),
-                     ticket.assignee, alarm=ticket.priority is Priority.URGENT)
+    method = (ticket.routing or {}).get("method", "manual")
+    alarm = ticket.priority is Priority.URGENT
+    unit = (ticket.assignee.code, ticket.assignee.name, ticket.assignee.level) if ticket.assignee else None
+    rule_key = ("decide", ticket.category, method, unit, alarm)  # `decide` is pure: once per kind per batch
+    decided = memo.get(rule_key) if memo is not None else None
+    if decided is None:
+        decided = decide(loop.taxonomy, ticket.category, method, ticket.assignee, alarm=alarm)
+        if memo is not None:
+            memo[rule_key] = decided
     ticket = replace(ticket, category=decided.category, status=decided.opening.status,
                      history=decided.opening.history, priority=decided.priority)
     grid = (ticket.area.get("grid") or {}).get("code")

@@ -61,10 +61,33 @@ def scalar_problem(value: object) -> str | None:
     return None
 
 
+def _fine(value: object, depth: int, max_depth: int) -> bool:
+    """The quick answer for the common case (every intake message passes here): no paths, no messages.
+    Recursion is bounded by `max_depth`."""
+    kind = type(value)
+    if kind is str:
+        return "\x00" not in value and (value.isascii() or text_problem(value) is None)
+    if kind is dict:
+        if depth >= max_depth:
+            return False
+        for key, item in value.items():
+            if type(key) is not str or "\x00" in key or not (key.isascii() or text_problem(key) is None):
+                return False
+            if not _fine(item, depth + 1, max_depth):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return depth < max_depth and all(_fine(item, depth + 1, max_depth) for item in value)
+    return scalar_problem(value) is None
+
+
 def check(value: object, max_depth: int = MAX_DEPTH) -> None:
     """Raise NotStorable for the first value under `value`, in document order, that PostgreSQL cannot store,
-    or for objects and arrays nested `max_depth` deep. Iterative: a hostile document costs no recursion.
-    Paths read `reporter.name`, `extra.a[3]`, `[0]`; the document itself is `(body)`."""
+    or for objects and arrays nested `max_depth` deep. Paths read `reporter.name`, `extra.a[3]`, `[0]`; the
+    document itself is `(body)`. A quick pass answers for the common, clean document; only a document it
+    refuses is walked again, iteratively and with paths, to name the offender."""
+    if _fine(value, 0, max_depth):
+        return
     stack = [(value, ROOT, 0)]
     while stack:
         item, path, depth = stack.pop()
