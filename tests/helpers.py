@@ -29,3 +29,21 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
+
+def worker_env(settings, **extra) -> dict:
+    """The environment of a `yunguan` subprocess that uses these settings' database, broker, topics and group;
+    `extra` sets more keys (`group_recovery="false"` → YUNGUAN_GROUP_RECOVERY)."""
+    import os
+
+    env = dict(os.environ)
+    env.update({
+        "YUNGUAN_DATABASE_URL": settings.database_url, "YUNGUAN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "YUNGUAN_TOPIC_PREFIX": settings.topic_prefix, "YUNGUAN_WORKER_GROUP": settings.worker_group,
+        "YUNGUAN_MAX_POLL_INTERVAL_MS": str(settings.max_poll_interval_ms),
+        "YUNGUAN_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
+        "YUNGUAN_SECRET_KEY": settings.secret_key, "YUNGUAN_WORKER_BATCH_SIZE": "50",
+        "YUNGUAN_HEARTBEAT_S": str(settings.heartbeat_s), "YUNGUAN_STATE_DIR": settings.state_dir,
+        **{f"YUNGUAN_{k.upper()}": str(v) for k, v in extra.items()},
+    })
+    return env

@@ -4,6 +4,7 @@ ends by counting: every report published or answered 202 has exactly one ticket 
 503 has none."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from sqlalchemy import text
 
 from streams.groups import committed_offsets
 from streams.topics import Topics, create_topics
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, wait_for, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -288,17 +289,32 @@ def test_a_wedged_group_is_reported_and_recovered_keeping_offsets(deps, engine, 
 
 
 def _worker_process(settings, log_path, **extra):
-    env = dict(os.environ)
-    env.update({
-        "YUNGUAN_DATABASE_URL": settings.database_url, "YUNGUAN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "YUNGUAN_TOPIC_PREFIX": settings.topic_prefix, "YUNGUAN_WORKER_GROUP": settings.worker_group,
-        "YUNGUAN_MAX_POLL_INTERVAL_MS": "3000", "YUNGUAN_SESSION_TIMEOUT_MS": "3000",
-        "YUNGUAN_SECRET_KEY": settings.secret_key, "YUNGUAN_WORKER_BATCH_SIZE": "50",
-        "YUNGUAN_HEARTBEAT_S": "1", "YUNGUAN_STATE_DIR": settings.state_dir,
-        **{f"YUNGUAN_{k.upper()}": str(v) for k, v in extra.items()},
-    })
-    return subprocess.Popen([sys.executable, "-m", "yunguan.cli", "worker"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "yunguan.cli", "worker"], env=worker_env(settings, **extra),
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+
+
+def _has_started(engine, deps, proc) -> bool:
+    """The worker process wrote its first heartbeat: it has subscribed, its group is forming."""
+    return bool(_beats_of(engine, deps, proc))
+
+
+def _beats_of(engine, deps, proc):
+    from store import heartbeats
+
+    with engine.begin() as conn:
+        return [b for b in heartbeats.recent(conn, deps.settings.worker_group, deps.clock()) if b.pid == proc.pid]
+
+
+@contextlib.contextmanager
+def _killed_after(procs: list):
+    """Whatever worker processes the block started (appended to `procs`) are gone after it."""
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
 
 
 def test_kill_9_in_a_loop_during_load_loses_and_duplicates_nothing(deps, engine, tmp_path):
@@ -334,62 +350,36 @@ def test_kill_9_in_a_loop_during_load_loses_and_duplicates_nothing(deps, engine,
 def test_a_worker_stopped_while_a_second_one_joins_leaves_no_wedged_group(deps, engine, tmp_path):
     """The issue's trigger: SIGTERM a running worker just after a second one started. With the automatic
     recovery off, only the first worker's waiting for a settled group before it leaves keeps the group alive."""
-    from store import heartbeats
-
     s = deps.settings
     _publish(s, [_envelope(i) for i in range(20)])
-
-    def beats():
-        with engine.begin() as conn:
-            return heartbeats.recent(conn, s.worker_group, deps.clock())
-
-    first = _worker_process(s, tmp_path / "first.log", group_recovery="false")
-    second = None
-    try:
+    with _killed_after([]) as procs:
+        procs.append(first := _worker_process(s, tmp_path / "first.log", group_recovery="false"))
         wait_for(lambda: _count(engine, "SELECT count(*) FROM reports") >= 20, 60, what="the first worker's tickets")
-        second = _worker_process(s, tmp_path / "second.log", group_recovery="false")
-        wait_for(lambda: any(b.pid == second.pid for b in beats()), 30, interval=0.1, what="the second worker to start")
+        procs.append(second := _worker_process(s, tmp_path / "second.log", group_recovery="false"))
+        wait_for(lambda: _has_started(engine, deps, second), 30, interval=0.1, what="the second worker to start")
         first.send_signal(signal.SIGTERM)
         assert first.wait(40) == 0
         _publish(s, [_envelope(i) for i in range(20, 40)])
         wait_for(lambda: _count(engine, "SELECT count(*) FROM reports") >= 40, 60,
                  what="the second worker to take over every partition")
         everything = len(Topics("").intake) * s.topic_partitions
-        wait_for(lambda: [len(b.partitions) for b in beats() if b.pid == second.pid] == [everything], 20,
+        wait_for(lambda: [len(b.partitions) for b in _beats_of(engine, deps, second)] == [everything], 20,
                  what="the second worker's heartbeat to list every partition")
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(10)
     _exactly_once(engine, [f"f-{i:05d}" for i in range(40)])
 
 
 def test_a_worker_stopped_while_its_group_forms_leaves_no_wedged_group(deps, engine, tmp_path):
     """The issue's other trigger: start a worker and SIGTERM it while its group is still forming."""
-    from store import heartbeats
-
     s = deps.settings
     _publish(s, [_envelope(i) for i in range(20)])
-
-    def beats():
-        with engine.begin() as conn:
-            return heartbeats.recent(conn, s.worker_group, deps.clock())
-
-    first = _worker_process(s, tmp_path / "first.log", group_recovery="false")
-    second = None
-    try:
-        wait_for(lambda: any(b.pid == first.pid for b in beats()), 30, interval=0.05, what="the worker to start")
+    with _killed_after([]) as procs:
+        procs.append(first := _worker_process(s, tmp_path / "first.log", group_recovery="false"))
+        wait_for(lambda: _has_started(engine, deps, first), 30, interval=0.05, what="the worker to start")
         first.send_signal(signal.SIGTERM)  # it has just subscribed: the group is forming
         assert first.wait(40) == 0
-        second = _worker_process(s, tmp_path / "second.log", group_recovery="false")
+        procs.append(_worker_process(s, tmp_path / "second.log", group_recovery="false"))
         wait_for(lambda: _count(engine, "SELECT count(*) FROM reports") >= 20, 60,
                  what="a new worker to get the partitions of the group")
-    finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(10)
     _exactly_once(engine, [f"f-{i:05d}" for i in range(20)])
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from streams.topics import stable_members
 from streams.worker import Breaker, BreakerOpen, DurabilityOff, MissingTopic, check_durability
-from tests.helpers import wait_for
+from tests.helpers import wait_for, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -22,15 +21,7 @@ POINT = {"lon": 125.4388, "lat": 43.7126, "crs": "wgs84"}
 
 
 def _env(settings) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "YUNGUAN_DATABASE_URL": settings.database_url, "YUNGUAN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "YUNGUAN_TOPIC_PREFIX": settings.topic_prefix, "YUNGUAN_WORKER_GROUP": settings.worker_group,
-        "YUNGUAN_MAX_POLL_INTERVAL_MS": str(settings.max_poll_interval_ms),
-        "YUNGUAN_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
-        "YUNGUAN_SECRET_KEY": settings.secret_key, "YUNGUAN_WORKER_BATCH_SIZE": "50",
-    })
-    return env
+    return worker_env(settings)
 
 
 def _start_worker(settings, log_path):
