@@ -19,7 +19,10 @@ class Status(StrEnum):
     REOPENED = "reopened"
 
 
-OPEN_STATUSES = frozenset(Status) - {Status.CLOSED, Status.REJECTED}
+FINAL_STATUSES = (Status.CLOSED, Status.REJECTED)  # 结案, 不予立案: no action moves a ticket out of these
+# Open: every other status. SQL gets it as a bound parameter built from this set (`status = ANY(:open)`);
+# the partial indexes of migrations 0004 and 0008 mirror it (`status NOT IN ('closed', 'rejected')`).
+OPEN_STATUSES = frozenset(Status) - set(FINAL_STATUSES)
 
 
 @dataclass(frozen=True)

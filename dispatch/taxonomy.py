@@ -40,6 +40,23 @@ class TimeBasis(StrEnum):
 
 ROOTS = {"01": Kind.COMPONENT, "02": Kind.EVENT}
 
+# The code rule, written once: two digits per level, so a code's length is its level. A 小类 (the only level
+# with time limits, the one a ticket must carry to be registered) has six. The API's `level` field, the
+# browser's pickers (through the vocabulary document) and the actions API's check all read it from here.
+LEVEL_DIGITS = MappingProxyType({"root": 2, "class": 4, "subclass": 6})  # 门类, 大类, 小类
+SUBCLASS_DIGITS = LEVEL_DIGITS["subclass"]
+_LEVEL_OF_LENGTH = {n: level for level, n in LEVEL_DIGITS.items()}
+
+
+def level_of(code: str) -> str | None:
+    """"root", "class" or "subclass" for a well-formed code (digits only, 2, 4 or 6 of them), else None."""
+    return _LEVEL_OF_LENGTH.get(len(code)) if code.isascii() and code.isdigit() else None
+
+
+def is_subclass_code(code: str) -> bool:
+    """Whether `code` has the shape of a 小类 code (six digits); whether the table has it is another question."""
+    return level_of(code) == "subclass"
+
 # Kinds of responsible unit a 小类 normally goes to; the responsibility matrix (权责清单) names the unit.
 UNIT_KINDS = MappingProxyType({
     "water": "供水企业", "drainage": "排水管理", "gas": "燃气企业", "power": "供电企业", "telecom": "通信运营商",
@@ -69,11 +86,11 @@ class Category:
 
     @property
     def level(self) -> str:
-        return {2: "root", 4: "class", 6: "subclass"}[len(self.code)]
+        return _LEVEL_OF_LENGTH[len(self.code)]
 
     @property
     def is_subclass(self) -> bool:
-        return len(self.code) == 6
+        return len(self.code) == SUBCLASS_DIGITS
 
 
 @dataclass(frozen=True)
@@ -96,7 +113,7 @@ def component_id(county: str, subclass: str, serial: int) -> str:
     220102 01 01 000123 for the 123rd 上水井盖 of 南关区. `subclass` is the six-digit 小类 code (01xxxx)."""
     if len(county) != 6 or not county.isdigit():
         raise ValueError(f"county code {county!r} must be 6 digits")
-    if len(subclass) != 6 or not subclass.isdigit() or ROOTS.get(subclass[:2]) is not Kind.COMPONENT:
+    if not is_subclass_code(subclass) or ROOTS.get(subclass[:2]) is not Kind.COMPONENT:
         raise ValueError(f"{subclass!r} is not a 部件 小类 code (01xxxx)")
     if not 0 < serial < 1_000_000:
         raise ValueError("serial must be 1-999999")
@@ -165,7 +182,7 @@ def _number(row, key: str, *, required: bool) -> float | None:
 
 def _row(row: Mapping[str, str | None], known: Mapping[str, Category]) -> Category:
     code, name, parent = _text(row, "code"), _text(row, "name"), _text(row, "parent") or None
-    if not code.isdigit() or len(code) not in (2, 4, 6):
+    if level_of(code) is None:
         raise ValueError(f"code {code!r} must be 2, 4 or 6 digits (门类, 大类, 小类)")
     if not name:
         raise ValueError(f"code {code}: name is empty")
@@ -173,7 +190,7 @@ def _row(row: Mapping[str, str | None], known: Mapping[str, Category]) -> Catego
         kind = Kind(_text(row, "kind"))
     except ValueError:
         raise ValueError(f"code {code}: kind must be component or event") from None
-    if len(code) == 2:
+    if len(code) == LEVEL_DIGITS["root"]:
         if ROOTS.get(code) is not kind or parent:
             raise ValueError(f"code {code}: roots are 01 component and 02 event, without a parent")
     else:
@@ -183,7 +200,7 @@ def _row(row: Mapping[str, str | None], known: Mapping[str, Category]) -> Catego
             raise ValueError(f"code {code}: parent {parent} is not defined above it")
         if known[parent].kind is not kind:
             raise ValueError(f"code {code}: kind {kind} differs from its parent's {known[parent].kind}")
-    subclass = len(code) == 6
+    subclass = is_subclass_code(code)
     detail = {k: _text(row, k) for k in COLUMNS[4:]}
     if not subclass:
         filled = [k for k, v in detail.items() if v]

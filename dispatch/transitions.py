@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dispatch.actors import Party
-from dispatch.model import Status
+from dispatch.model import OPEN_STATUSES, Status
 
 
 class Action(StrEnum):
@@ -112,7 +112,7 @@ def _rows() -> Iterator[Transition]:
     # Comments everywhere, by anyone in scope; splits while the ticket is open.
     for source in Status:
         yield row(source, A.COMMENT, None, EVERYONE)
-        if source not in (S.CLOSED, S.REJECTED):
+        if source in OPEN_STATUSES:
             yield row(source, A.SPLIT, None, DESK)
             yield row(source, A.CONFIRM_AREA, None, DESK)
 
