@@ -30,11 +30,9 @@ from dispatch.audit import (
     recorded_points,
     verify_chain,
 )
+from store.locks import AUDIT_CHECKPOINT_LOCK
 
 log = logging.getLogger(__name__)
-
-# Distinct from store.migrate.MIGRATION_LOCK_ID and store.loop.ESCALATION_LOCK: one checkpoint writer at a time.
-AUDIT_CHECKPOINT_LOCK = 0x59554143  # "YUAC"
 
 
 def checkpoint_key(settings: Settings, create: bool = True) -> bytes:

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from store.locks import LOGIN_ACCOUNT_LOCK, LOGIN_ADDRESS_LOCK
 from store.users import User, check_password, use_totp_code
 
 # What counts against the limits; `otp_required` (the password was right, the code is the next step),
 # `otp_not_enrolled` and `throttled` do not.
 FAILURES = ("unknown_user", "bad_password", "disabled", "bad_otp")
-_ACCOUNT_LOCK, _ADDRESS_LOCK = 0x4C4F4731, 0x4C4F4732  # advisory lock namespaces ("LOG1", "LOG2")
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,8 @@ def attempts(conn: Connection, username: str | None = None, limit: int = 100) ->
 
 def _lock(conn: Connection, username: str, address: str) -> None:
     # Always the account first, then the address: no two attempts wait on each other in a cycle.
-    conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:k))"), {"ns": _ACCOUNT_LOCK, "k": username})
-    conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:k))"), {"ns": _ADDRESS_LOCK, "k": address})
+    conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:k))"), {"ns": LOGIN_ACCOUNT_LOCK, "k": username})
+    conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:k))"), {"ns": LOGIN_ADDRESS_LOCK, "k": address})
 
 
 def _throttled_for(conn: Connection, username: str, address: str, now: datetime, policy: LoginPolicy) -> int:

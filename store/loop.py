@@ -26,12 +26,12 @@ from dispatch.intake import classified
 from dispatch.lifecycle import Command, Outcome, Priority, TicketState, allowed_actions, apply, opened
 from dispatch.model import Status
 from dispatch.taxonomy import Taxonomy
+from dispatch.vocabulary import WITH_UNIT_STATUSES
 from dispatch.worktime import WorkingTime
+from store.locks import ESCALATION_LOCK
 from store.tickets import EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
-
-ESCALATION_LOCK = 0x59554E47  # "YUNG": one escalation pass at a time across all processes
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def escalation_run(engine: Engine, ctx_of: Callable[[Connection], LoopContext], 
             return PassResult(False, [], 0)
         ctx = ctx_of(conn)
         rows = conn.execute(text(
-            _LOAD + "WHERE status IN ('dispatched', 'acknowledged', 'reopened', 'suspended') ORDER BY id")).all()
+            _LOAD + "WHERE status = ANY(:with_unit) ORDER BY id"), {"with_unit": list(WITH_UNIT_STATUSES)}).all()
         current = {row.ticket_no: Loaded(row.id, _state(row), row.history_head) for row in rows}
         lights = {row.ticket_no: row.deadline_state for row in rows}
         dues = escalation_pass([loaded.state for loaded in current.values()], ctx.limits, ctx.working, now,

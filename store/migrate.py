@@ -8,10 +8,7 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-# Any constant works; it only has to be the same in every Yunguan process, and differ from the other
-# advisory locks (store.loop.ESCALATION_LOCK "YUNG", store.audit.AUDIT_CHECKPOINT_LOCK "YUAC"): with one key,
-# a worker's deadline pass made `yunguan up` wait, and a migration made the deadline pass skip a round.
-MIGRATION_LOCK_ID = 0x59554D49  # "YUMI"
+from store.locks import MIGRATION_LOCK
 
 
 def alembic_config(connection) -> Config:
@@ -24,13 +21,13 @@ def alembic_config(connection) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.connect() as connection:
         connection.execute(text("SET lock_timeout = '10s'"))
-        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK})
         connection.commit()
         try:
             command.upgrade(alembic_config(connection), revision)
             connection.commit()
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK})
             connection.commit()
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from config import Settings
 from store import heartbeats
 from store.audit import write_checkpoint
+from store.locks import GROUP_RECOVERY_LOCK
 from store.loop import escalation_run
 from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
@@ -40,10 +41,6 @@ from streams.rdkafka import IntakeConsumer, Record, UnknownTopic
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
-
-# pg_try_advisory_xact_lock key: one worker of a group recovers a wedged group (distinct from the migration,
-# escalation and audit locks).
-GROUP_RECOVERY_LOCK = 0x59470003
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -17,10 +17,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from dispatch.audit import entry_hash
-from store.audit import AUDIT_CHECKPOINT_LOCK, write_checkpoint
+from store.audit import write_checkpoint
 from store.db import make_engine
-from store.loop import ESCALATION_LOCK, append_history, verify_history
-from store.migrate import MIGRATION_LOCK_ID
+from store.locks import AUDIT_CHECKPOINT_LOCK, ESCALATION_LOCK
+from store.loop import append_history, verify_history
 from store.roles import APP_ROLE, app_url
 from streams.rdkafka import Record
 from yunguan.cli import main
@@ -269,7 +269,6 @@ def test_forged_altered_or_removed_checkpoints_are_reported(audit_settings, tick
 def test_the_worker_writes_checkpoints_one_at_a_time_under_its_own_lock(audit_settings, tickets, deps, engine):
     from yunguan.wiring import build_worker
 
-    assert len({AUDIT_CHECKPOINT_LOCK, ESCALATION_LOCK, MIGRATION_LOCK_ID}) == 3
     worker = build_worker(deps)
     worker.settings = audit_settings.replace(audit_checkpoint_every_s=3600)
     path = audit_settings.audit_checkpoints_path
