@@ -1,4 +1,14 @@
-"""The tables, as SQLAlchemy 2 typed models. Constraints live in the database; migrations create them."""
+"""The tables as SQLAlchemy 2 typed models: a readable map of the schema that `alembic check` holds to the
+migrations (tests/test_models_match.py). The code queries with SQL text and Core; nothing creates tables
+from these models — migrations do — so a model that differs from them is caught by that test, not by a query.
+
+What autogenerate cannot compare is not declared here, so that nothing in this file can drift unseen:
+CHECK constraints (each table names its own in a comment; their text is in the migration that made them,
+the values they allow are the domain's enums in dispatch/), the PL/pgSQL function `geocode_candidates`
+(0007), the application role's grants (0010). Partial and GiST/GIN indexes are declared, because
+autogenerate compares index names and columns; their WHERE clauses and operator classes are copied from the
+migrations for the reader (autogenerate does not compare those).
+"""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -8,29 +18,25 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    CheckConstraint,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-CHANNELS = ("grid", "hotline", "public", "sensor")
-ROLES = ("admin", "operator", "department", "grid", "hotline")
-STATUSES = (
-    "pending", "registered", "dispatched", "acknowledged", "handled", "verified", "closed",
-    "returned", "rejected", "suspended", "reopened",
-)
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+TZ = DateTime(timezone=True)
+# Open tickets, as the partial indexes of 0004 and 0008 spell it (dispatch.model.OPEN_STATUSES in Python).
+_OPEN = text("status NOT IN ('closed', 'rejected')")
 
 
 class Base(DeclarativeBase):
@@ -38,11 +44,13 @@ class Base(DeclarativeBase):
 
 
 class AreaRow(Base):
+    """Administrative areas, versioned by validity dates (0006). CHECKs: areas_level, areas_valid_range."""
+
     __tablename__ = "areas"
     __table_args__ = (
-        CheckConstraint(_in("level", ("district", "street", "community", "grid")), name="areas_level"),
-        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="areas_valid_range"),
         UniqueConstraint("code", "valid_from", name="areas_code_valid_from"),
+        Index("ix_areas_level_valid", "level", "valid_from", "valid_to"),
+        Index("ix_areas_geom", "geom", postgresql_using="gist"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -56,10 +64,9 @@ class AreaRow(Base):
 
 
 class UnitRow(Base):
+    """Responsible units (departments, street offices, command centres). CHECK: units_level."""
+
     __tablename__ = "units"
-    __table_args__ = (
-        CheckConstraint(_in("level", ("city", "district", "street")), name="units_level"),
-    )
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
@@ -70,8 +77,9 @@ class UnitRow(Base):
 
 
 class CategoryRow(Base):
+    """The category taxonomy with its time limits and standards (0004). CHECK: categories_kind."""
+
     __tablename__ = "categories"
-    __table_args__ = (CheckConstraint(_in("kind", ("component", "event")), name="categories_kind"),)
 
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
@@ -79,11 +87,20 @@ class CategoryRow(Base):
     parent: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
     ack_limit_h: Mapped[float | None] = mapped_column()
     handle_limit_h: Mapped[float | None] = mapped_column()
+    time_basis: Mapped[str | None] = mapped_column(String(8))
+    urgent: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    unit_kind: Mapped[str | None] = mapped_column(String(32))
+    register_standard: Mapped[str | None] = mapped_column(Text)
+    close_standard: Mapped[str | None] = mapped_column(Text)
+    merge_distance_m: Mapped[float | None] = mapped_column()
+    merge_window_h: Mapped[float | None] = mapped_column()
 
 
 class UserRow(Base):
+    """Staff accounts; `token_epoch` ends old tokens (0004), `totp_*` is the second factor (0009).
+    CHECK: users_role."""
+
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="users_role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -93,14 +110,43 @@ class UserRow(Base):
     grid_code: Mapped[str | None] = mapped_column(String(32))
     supervisor: Mapped[bool] = mapped_column(Boolean, server_default="false")
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    token_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LoginAttemptRow(Base):
+    """Every login attempt, API or page (0009); the throttle counts failures here.
+    CHECKs: login_attempts_outcome, login_attempts_via."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    username: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    address: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(8))
+    outcome: Mapped[str] = mapped_column(String(24))
 
 
 class TicketRow(Base):
+    """A ticket and its loop state (0001, 0004). CHECKs: tickets_status, tickets_priority,
+    tickets_version_positive."""
+
     __tablename__ = "tickets"
     __table_args__ = (
-        CheckConstraint(_in("status", STATUSES), name="tickets_status"),
-        CheckConstraint("version >= 1", name="tickets_version_positive"),
+        Index("ix_tickets_location", "location", postgresql_using="gist"),
+        Index("ix_tickets_assist_codes", "assist_codes", postgresql_using="gin"),
+        Index("ix_tickets_open_deadline", "deadline", postgresql_where=_OPEN),
+        # btree_gist (0008) supplies the equality operator class for `category`.
+        Index("ix_tickets_open_category_location", "category", "location", postgresql_using="gist",
+              postgresql_where=_OPEN),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -115,24 +161,31 @@ class TicketRow(Base):
     area: Mapped[dict] = mapped_column(JSONB)
     assignee_code: Mapped[str | None] = mapped_column(ForeignKey("units.code"), index=True)
     routing: Mapped[dict] = mapped_column(JSONB)
-    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[datetime | None] = mapped_column(TZ)
     escalation_level: Mapped[int] = mapped_column(Integer, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    loop: Mapped[dict | None] = mapped_column(JSONB)  # dispatch.lifecycle's snapshot of the loop state
+    priority: Mapped[str] = mapped_column(String(8), server_default="normal")
+    grid_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    assist_codes: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    deadline_state: Mapped[str | None] = mapped_column(String(8))
+    report_count: Mapped[int] = mapped_column(Integer, server_default="1")
+    history_head: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class ReportRow(Base):
+    """One report as consumed, unique per (channel, report_id). CHECK: reports_channel."""
+
     __tablename__ = "reports"
-    __table_args__ = (
-        UniqueConstraint("channel", "report_id", name="reports_channel_report_id"),
-        CheckConstraint(_in("channel", CHANNELS), name="reports_channel"),
-    )
+    __table_args__ = (UniqueConstraint("channel", "report_id", name="reports_channel_report_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     report_id: Mapped[str] = mapped_column(String(64))
-    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reported_at: Mapped[datetime] = mapped_column(TZ)
+    received_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     category: Mapped[str | None] = mapped_column(String(16))
     envelope: Mapped[dict] = mapped_column(JSONB)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
@@ -142,30 +195,38 @@ class ReportRow(Base):
 
 
 class HistoryRow(Base):
+    """A ticket's history, hash-chained per ticket (0004); the application role may only append (0010)."""
+
     __tablename__ = "ticket_history"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(TZ)
     actor: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+    party: Mapped[str | None] = mapped_column(String(16))
+    data: Mapped[dict | None] = mapped_column(JSONB)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxRow(Base):
     """Events written in the same transaction as the change they describe; a relay publishes them."""
 
     __tablename__ = "outbox"
+    # The relay only ever looks at unsent rows; the index stays tiny.
+    __table_args__ = (Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     topic: Mapped[str] = mapped_column(Text)
     key: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class TicketDaySequence(Base):
@@ -176,14 +237,102 @@ class TicketDaySequence(Base):
 
 
 class IntakeLogRow(Base):
-    """Reports accepted over HTTP: the idempotency record for re-sends and the reconciliation source."""
+    """Reports accepted over HTTP: the idempotency record for re-sends and the reconciliation source;
+    `refused_at` marks a 503 so that a late copy is never ticketed (0011)."""
 
     __tablename__ = "intake_log"
+    __table_args__ = (
+        PrimaryKeyConstraint("channel", "report_id", name="intake_log_pkey"),
+        Index("ix_intake_log_accepted_at", "accepted_at", postgresql_where=text("accepted_at IS NOT NULL")),
+    )
 
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
-    report_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    report_id: Mapped[str] = mapped_column(String(64))
     body_sha256: Mapped[str] = mapped_column(String(64))
     envelope: Mapped[dict] = mapped_column(JSONB)
-    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    republished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    accepted_at: Mapped[datetime | None] = mapped_column(TZ)
+    republished_at: Mapped[datetime | None] = mapped_column(TZ)
+    refused_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class DutyRow(Base):
+    """The responsibility matrix (0005): `unit` is a unit code or a pattern (street_office, district:<kind>)."""
+
+    __tablename__ = "duties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    unit: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(16), server_default="")
+    area: Mapped[str | None] = mapped_column(String(32))
+    zone: Mapped[str | None] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class ZoneRow(Base):
+    """Special zones (park, campus, railway, trunk road …) that a duty may be limited to (0005)."""
+
+    __tablename__ = "zones"
+    __table_args__ = (Index("ix_zones_geom", "geom", postgresql_using="gist"),)
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False))
+
+
+class PlaceRow(Base):
+    """The gazetteer for geocoding (0005, 0007): roads, communities, landmarks, with their trigram sets."""
+
+    __tablename__ = "places"
+    __table_args__ = (
+        Index("ix_places_geom", "geom", postgresql_using="gist"),
+        Index("ix_places_name", "name"),
+        Index("ix_places_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"},
+              postgresql_with={"fastupdate": "off"}),
+        Index("ix_places_trgm", "trgm", postgresql_using="gin", postgresql_with={"fastupdate": "off"}),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+    trgm: Mapped[list[str] | None] = mapped_column(ARRAY(Text), Computed("show_trgm(name)", persisted=True))
+
+
+class WorkerHeartbeatRow(Base):
+    """What each intake worker last said about its progress (0011). CHECK: worker_heartbeats_state_check."""
+
+    __tablename__ = "worker_heartbeats"
+    __table_args__ = (Index("ix_worker_heartbeats_group", "group_id", "beat_at"),)
+
+    worker_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    group_id: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(TZ)
+    beat_at: Mapped[datetime] = mapped_column(TZ)
+    state: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    partitions: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    lag: Mapped[int | None] = mapped_column(BigInteger)
+    assigned_at: Mapped[datetime | None] = mapped_column(TZ)
+    committed_at: Mapped[datetime | None] = mapped_column(TZ)
+    stuck_since: Mapped[datetime | None] = mapped_column(TZ)
+    messages: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    dead_letters: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class DlqReplayRow(Base):
+    """Which dead letters `yunguan dlq replay` re-published, and where to (0011)."""
+
+    __tablename__ = "dlq_replays"
+
+    dlq_topic: Mapped[str] = mapped_column(Text, primary_key=True)
+    dlq_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dlq_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    replayed_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    topic: Mapped[str] = mapped_column(Text)
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
