@@ -137,7 +137,9 @@ def _check_calendar(values: dict[str, Any]) -> None:
             raise SettingsError(f"setting {key!r} must be comma-separated dates YYYY-MM-DD")
 
 
-_ROLES = ("admin", "operator", "department", "grid", "hotline")  # the contract's roles (§1)
+# The contract's roles (§1): a copy of dispatch.vocabulary.ACCOUNT_ROLES, because config sits below dispatch
+# and cannot import it; tests/test_vocabulary.py fails when the two differ.
+_ROLES = ("admin", "operator", "department", "grid", "hotline")
 _ORIGIN = re.compile(r"https?://[^/\s,]+")
 
 

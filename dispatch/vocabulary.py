@@ -146,7 +146,7 @@ ACTION_LABELS: Mapping[str, Label] = MappingProxyType({
 DEADLINE_LABELS: Mapping[str, Label] = MappingProxyType({
     "green": Label("正常", "On time"),
     "yellow": Label("临期", "Due soon"),
-    "red": Label("超期", "Overdue"),
+    "red": Label("超时", "Overdue"),
 })
 
 __all__ = [

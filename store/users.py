@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from werkzeug.security import check_password_hash, generate_password_hash
 
-ROLES = ("admin", "operator", "department", "grid", "hotline")
+from dispatch.vocabulary import ACCOUNT_ROLES
 
 
 class UserError(ValueError):
@@ -39,8 +39,8 @@ def add_user(
     conn: Connection, username: str, password: str, role: str, unit: str | None = None,
     grid: str | None = None, supervisor: bool = False, replace: bool = False,
 ) -> User:
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if role not in ACCOUNT_ROLES:
+        raise UserError(f"role must be one of {', '.join(ACCOUNT_ROLES)}, got {role!r}")
     if role == "department" and not unit:
         raise UserError("a department account needs --unit CODE")
     if role == "grid" and not grid:

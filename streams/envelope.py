@@ -21,11 +21,12 @@ from pydantic import (
     model_validator,
 )
 
+from dispatch.vocabulary import CHANNELS
 from gis.crs import CHINA_BOUNDS, Crs, in_china_bounds
 from streams import storable
 
 SCHEMA = "report/1"
-Channel = Literal["grid", "hotline", "public", "sensor"]
+Channel = Literal[CHANNELS]  # the values of dispatch.vocabulary.CHANNELS, in its order
 
 # A Kafka message larger than this is dead-lettered before it is decoded; an HTTP body before it is parsed.
 MAX_ENVELOPE_BYTES = 64 * 1024

@@ -9,9 +9,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-log = logging.getLogger(__name__)
+from dispatch.vocabulary import CHANNELS
 
-CHANNELS = ("grid", "hotline", "public", "sensor")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dispatch.actors import Actor
 from dispatch.intake import check_report
 from dispatch.lifecycle import Command, apply
+from dispatch.vocabulary import CHANNEL_PUBLISHERS, is_subclass_code
 from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
 from store import intake_log, logins, loop, queries
@@ -33,12 +34,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 REPORTS_ACCEPTED = Counter("yunguan_reports_accepted", "Reports accepted over HTTP (broker acknowledged)", ["channel"])
 
 # Who may publish on which channel; residents (no account) only on `public`.
-CHANNEL_ROLES = {
-    "public": None,
-    "grid": ("grid", "admin"),
-    "hotline": ("hotline", "operator", "admin"),
-    "sensor": ("admin",),
-}
+CHANNEL_ROLES = CHANNEL_PUBLISHERS  # written once in dispatch.vocabulary
 
 
 def _deps():
@@ -377,9 +373,8 @@ def ticket_action(ticket_no: str):
         if command.to_unit is not None and conn.execute(
                 text("SELECT 1 FROM units WHERE code = :c"), {"c": command.to_unit}).first() is None:
             raise ApiError(422, "invalid_body", f"no unit {command.to_unit}", {"to_unit": "no such unit"})
-        if command.category is not None and conn.execute(
-                text("SELECT 1 FROM categories WHERE code = :c AND length(code) = 6"),
-                {"c": command.category}).first() is None:
+        if command.category is not None and (not is_subclass_code(command.category) or conn.execute(
+                text("SELECT 1 FROM categories WHERE code = :c"), {"c": command.category}).first() is None):
             raise ApiError(422, "invalid_body", f"no 小类 {command.category}", {"category": "no such 小类 code"})
     user = current_user()
     extra = {}

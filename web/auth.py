@@ -11,11 +11,11 @@ from functools import wraps
 from flask import current_app, g, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from dispatch.vocabulary import STAFF_ROLES as STAFF_ROLES  # re-exported: the views' role lists
 from store.users import User, get_user
 from web.errors import ApiError
 
 TOKEN_MAX_AGE_S = 12 * 3600
-STAFF_ROLES = ("admin", "operator", "department", "grid", "hotline")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from flask import current_app, request
 from flask_socketio import SocketIO, join_room
 from kafka import KafkaConsumer, TopicPartition
 
+from dispatch.vocabulary import CITY_WIDE_ROLES
 from store.users import User
 from web.auth import user_from_token
 from web.security import socket_origin_refusal
@@ -24,7 +25,7 @@ NAMESPACE = "/console"
 
 
 def rooms_for_user(user: User) -> list[str]:
-    if user.role in ("admin", "operator", "hotline"):
+    if user.role in CITY_WIDE_ROLES:
         return ["all"]
     if user.role == "department" and user.unit_code:
         return [f"unit:{user.unit_code}"]

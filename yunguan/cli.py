@@ -920,7 +920,9 @@ def build_parser() -> argparse.ArgumentParser:
     users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="create an account; password from stdin or prompt")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["admin", "operator", "department", "grid", "hotline"])
+    from dispatch.vocabulary import ACCOUNT_ROLES
+
+    add.add_argument("--role", required=True, choices=ACCOUNT_ROLES)
     add.add_argument("--unit")
     add.add_argument("--grid")
     add.add_argument("--supervisor", action="store_true")

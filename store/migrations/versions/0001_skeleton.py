@@ -70,7 +70,7 @@ def upgrade() -> None:
         sa.Column("supervisor", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.Column("created_at", TZ, nullable=False, server_default=sa.func.now()),
-        sa.CheckConstraint(
+        sa.CheckConstraint(  # mirrors dispatch.vocabulary.ACCOUNT_ROLES (migrations are history: literal lists)
             "role IN ('admin', 'operator', 'department', 'grid', 'hotline')", name="users_role"
         ),
     )
@@ -93,7 +93,7 @@ def upgrade() -> None:
         sa.Column("escalation_level", sa.Integer, nullable=False, server_default="0"),
         sa.Column("created_at", TZ, nullable=False, server_default=sa.func.now()),
         sa.Column("updated_at", TZ, nullable=False, server_default=sa.func.now()),
-        sa.CheckConstraint(
+        sa.CheckConstraint(  # mirrors dispatch.model.Status
             "status IN ('pending', 'registered', 'dispatched', 'acknowledged', 'handled', 'verified', "
             "'closed', 'returned', 'rejected', 'suspended', 'reopened')",
             name="tickets_status",
@@ -119,6 +119,7 @@ def upgrade() -> None:
         sa.Column("source_partition", sa.Integer, nullable=False),
         sa.Column("source_offset", sa.BigInteger, nullable=False),
         sa.UniqueConstraint("channel", "report_id", name="reports_channel_report_id"),
+        # mirrors dispatch.vocabulary.CHANNELS
         sa.CheckConstraint("channel IN ('grid', 'hotline', 'public', 'sensor')", name="reports_channel"),
     )
     op.create_index("ix_reports_ticket_id", "reports", ["ticket_id"])

@@ -28,6 +28,7 @@ def upgrade() -> None:
     op.create_index("ix_tickets_assist_codes", "tickets", ["assist_codes"], postgresql_using="gin")
     op.create_index("ix_tickets_grid_code", "tickets", ["grid_code"])
     # The deadline pass looks only at open tickets (merge candidates come from the GiST index on location).
+    # The predicate mirrors dispatch.model.OPEN_STATUSES (all but FINAL_STATUSES).
     op.create_index("ix_tickets_open_deadline", "tickets", ["deadline"],
                     postgresql_where=sa.text("status NOT IN ('closed', 'rejected')"))
 

@@ -21,6 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+    # The predicate mirrors dispatch.model.OPEN_STATUSES (all but FINAL_STATUSES).
     op.execute("CREATE INDEX ix_tickets_open_category_location ON tickets USING gist (category, location) "
                "WHERE status NOT IN ('closed', 'rejected')")
 
