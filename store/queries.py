@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from dispatch.taxonomy import level_of
 from store.areas import valid_on
 
 
@@ -227,7 +228,8 @@ def categories(conn: Connection) -> list[dict]:
     ).all()
     return [
         {"code": r.code, "name": r.name, "kind": r.kind, "parent": r.parent,
-         "ack_limit": r.ack_limit_h, "handle_limit": r.handle_limit_h}
+         "ack_limit": r.ack_limit_h, "handle_limit": r.handle_limit_h,
+         "level": level_of(r.code)}  # root, class or subclass: pages pick 小类 by this, not by counting digits
         for r in rows
     ]
 

@@ -171,3 +171,46 @@ def test_grid_worker_reports_with_faked_geolocation_and_verifies(browser, server
         assert problems == []
     finally:
         context.close()
+
+
+def test_the_status_label_shown_comes_from_the_served_vocabulary(browser, server, worker):
+    """/track shows the status label of the vocabulary document the server embedded in the page: the document
+    is rewritten on its way to the browser, and the page shows the rewritten label, which no copy in a
+    script could (decision 0016, "Vocabulary")."""
+    import json
+    import re
+
+    from dispatch import vocabulary
+
+    base, _ = server
+    ticket_no = _ticket_no(base, _report(base, description="井盖缺失"))
+    status = requests.get(f"{base}/api/v1/tickets/{ticket_no}", timeout=10).json()["status"]
+    entry = next(s for s in vocabulary.document()["statuses"] if s["code"] == status)
+    shown = entry.get("public", entry)
+    embedded = re.compile(r'(<script type="application/json" id="vocabulary">)(.*?)(</script>)', re.S)
+
+    def mark(route):
+        response = route.fetch()
+        found = embedded.search(response.text())
+        assert found, "the page embeds no vocabulary"
+        doc = json.loads(found.group(2))
+        for s in doc["statuses"]:
+            for label in (s, s.get("public") or {}):
+                if "zh" in label:
+                    label["zh"] = f"«{label['zh']}»"
+        text = json.dumps(doc, ensure_ascii=False).replace("<", "\\u003c")
+        body = response.text()[:found.start(2)] + text + response.text()[found.end(2):]
+        route.fulfill(response=response, body=body)
+
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        page.route(lambda url: "/track" in url and "/static/" not in url, mark)
+        page.goto(f"{base}/track?q={ticket_no}")
+        expect(page.locator("#r-ticket")).to_have_text(ticket_no, timeout=15000)
+        expect(page.locator("#r-status")).to_have_text(f"«{shown['zh']}» {shown['en']}")
+        assert problems == []
+    finally:
+        context.close()

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import time
+from functools import cache
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
+from dispatch import vocabulary
+from dispatch.vocabulary import CITY_WIDE_ROLES, STAFF_ROLES
 from store import logins
 from store.users import get_user
 from web import security, uploads
@@ -13,7 +18,20 @@ from web.errors import ApiError
 
 bp = Blueprint("pages", __name__)
 
-CONSOLE_ROLES = ("admin", "operator", "hotline")
+CONSOLE_ROLES = CITY_WIDE_ROLES  # the console shows every ticket: only roles that may see every ticket
+
+
+@cache
+def vocabulary_json() -> Markup:
+    """dispatch.vocabulary's document, serialised once per process and safe inside <script> (Jinja's `tojson`
+    escaping: <, >, & and ' become \\u escapes). Pages embed it (templates/vocabulary.html), so their scripts
+    read labels, statuses and the transition table without a request and without copies of their own."""
+    return htmlsafe_json_dumps(vocabulary.document(), ensure_ascii=False, separators=(",", ":"))
+
+
+@bp.context_processor
+def _vocabulary():
+    return {"vocabulary_json": vocabulary_json}
 
 
 @bp.get("/")
@@ -163,8 +181,6 @@ def track():
 def media(sha256: str):
     """A stored photo, for staff only (bearer token or page session): photos show faces and number plates."""
     from flask import abort, send_file
-
-    from web.auth import STAFF_ROLES
 
     user = current_user()
     if user is None:

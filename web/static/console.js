@@ -8,27 +8,13 @@
   "use strict";
 
   // ---------------------------------------------------------------------------------------------------------
-  // Vocabulary (zh-CN first, English second)
+  // Vocabulary (zh-CN first, English second): statuses, actions, channels, deadline lights and the transition
+  // table come from the server's document (vocabulary.js, dispatch/vocabulary.py); only the console's own
+  // groupings (severity buckets, routing methods, area levels) are defined here.
   // ---------------------------------------------------------------------------------------------------------
-  const STATUS = {
-    pending: ["待处理", "pending"], registered: ["已立案", "registered"], dispatched: ["已派遣", "dispatched"],
-    acknowledged: ["已签收", "acknowledged"], handled: ["已处置", "handled"], verified: ["已核查", "verified"],
-    closed: ["已结案", "closed"], returned: ["已退回", "returned"], rejected: ["不予立案", "rejected"],
-    suspended: ["挂账", "suspended"], reopened: ["返工", "reopened"],
-  };
-  const TERMINAL = new Set(["closed", "rejected"]);
-  const ACTION = {
-    create: ["创建", "created"], register: ["立案", "register"], reject: ["不予立案", "reject"],
-    dispatch: ["派遣", "dispatch"], acknowledge: ["签收", "acknowledge"], return: ["退回", "return"],
-    handle: ["处置反馈", "handle"], verify: ["核查通过", "verify"], fail_verify: ["核查不通过", "fail verification"],
-    close: ["结案", "close"], escalate: ["督办", "escalate"], request_extension: ["申请延期", "request extension"],
-    approve_extension: ["批准延期", "approve extension"], deny_extension: ["不批准延期", "deny extension"],
-    reassign: ["改派", "reassign"], add_assist: ["增加协办", "add assisting unit"], comment: ["备注", "comment"],
-    preregister: ["受理", "pre-register"], resume: ["恢复", "resume"], warn: ["预警", "warning"],
-    split: ["拆分", "split"], merge: ["合并", "merged"], confirm_area: ["确认属地", "area confirmed"],
-  };
+  const V = window.YunguanVocabulary;
   const SEVERITY = {
-    red: ["超时", "Overdue"], yellow: ["临期", "Due soon"], green: ["正常", "On time"],
+    red: V.deadline("red"), yellow: V.deadline("yellow"), green: V.deadline("green"),
     pending: ["待处理", "Pending"], open: ["在办", "Open"], done: ["已结", "Closed"],
   };
   const SEV_RANK = { red: 0, yellow: 1, pending: 2, green: 3, open: 4, done: 5 };
@@ -44,25 +30,17 @@
     contains: ["落在辖区内", "inside the area"], boundary: ["位于边界", "on a boundary"],
     nearest: ["就近归属", "nearest area"], manual: ["需人工定位", "manual: not routable"],
   };
-  const CHANNEL = { grid: ["网格员", "grid"], hotline: ["12345热线", "hotline"], public: ["市民", "public"], sensor: ["传感器", "sensor"] };
   const LEVELS = {
     district: { zh: "区县", en: "District", simplify: 80 }, street: { zh: "街道", en: "Street", simplify: 30 },
     community: { zh: "社区", en: "Community", simplify: 10 }, grid: { zh: "网格", en: "Grid", simplify: 5 },
-  };
-  // The command centre's buttons, mirroring dispatch/transitions.py for the 值班长 (supervisor): which actions
-  // the table allows in each status. The server still decides (422); this only greys out what cannot work.
-  const CENTRE_ACTIONS = {
-    pending: ["register", "reject"], registered: ["dispatch"], returned: ["dispatch", "reject"],
-    dispatched: ["reassign", "add_assist", "escalate"], acknowledged: ["reassign", "add_assist", "escalate"],
-    reopened: ["reassign", "add_assist", "escalate"], suspended: ["reassign", "add_assist"], verified: ["close"],
   };
 
   const MAX_ROWS = 300; // rows drawn in the live list (the filters narrow it down)
   const MAX_QUEUE = 120;
   const MAX_TICKETS = 20000; // tickets kept in memory; the oldest closed ones go first
-  // Statuses whose clocks run or that wait for the centre: loaded in full (up to ACTIVE_PAGES pages each) on
+  // The open statuses (clocks run or the centre must act): loaded in full (up to ACTIVE_PAGES pages each) on
   // start, because the late tickets are the old ones and would not be among the newest pages.
-  const ACTIVE = ["pending", "registered", "returned", "dispatched", "acknowledged", "reopened", "suspended", "handled", "verified"];
+  const ACTIVE = V.openStatuses;
   const ACTIVE_PAGES = 10;
   const PAGE = 500; // the API's largest page
   const GAP_MARGIN_MS = 5000; // re-read this much before the last change seen when filling a gap
@@ -204,7 +182,7 @@
   // earliest running clock's) that has passed is red at once, even before the server's next deadline pass says
   // so. Only from a server that sends no `deadline_state` at all does an escalation alone make a ticket red.
   function severity(t, now) {
-    if (TERMINAL.has(t.status)) return "done";
+    if (V.isFinal(t.status)) return "done";
     const ds = t.deadline_state;
     if (ds === "red" || ds === "overdue") return "red";
     const dl = ms(t.deadline);
@@ -216,7 +194,7 @@
   }
   function deadlineLabel(t, now) {
     const dl = ms(t.deadline);
-    if (dl === null || TERMINAL.has(t.status)) return null;
+    if (dl === null || V.isFinal(t.status)) return null;
     return dl <= now ? { text: "超 " + fmtDuration(now - dl), title: "超时 overdue by " + fmtDuration(now - dl), late: true }
       : { text: "剩 " + fmtDuration(dl - now), title: "剩余 left " + fmtDuration(dl - now), late: false };
   }
@@ -295,7 +273,7 @@
     return false;
   }
   function passes(t) {
-    if (filters.status === "_open" && TERMINAL.has(t.status)) return false;
+    if (filters.status === "_open" && V.isFinal(t.status)) return false;
     if (filters.status && filters.status !== "_open" && t.status !== filters.status) return false;
     if (filters.district) {
       const d = t.area && t.area.district;
@@ -425,8 +403,8 @@
   }
 
   function statusBadge(status) {
-    const pair = STATUS[status] || [str(status), str(status)];
-    const b = el("span", "badge st-" + (STATUS[status] ? status : "other"));
+    const pair = V.status(status);
+    const b = el("span", "badge st-" + (V.isStatus(status) ? status : "other"));
     add(b, pair[0] + " ", el("span", "en", pair[1]));
     return b;
   }
@@ -905,10 +883,10 @@
     const ol = el("ol", "timeline");
     (Array.isArray(t.history) ? t.history : []).forEach(function (h) {
       const li = el("li");
-      const a = ACTION[h.action] || [str(h.action), str(h.action)];
+      const a = V.action(h.action, "done");
       const line = el("div", "h-line");
       add(line, el("span", "h-time", fmtTime(h.at)), bi(a, "h-action"));
-      if (h.from || h.to) add(line, el("span", "h-move", (h.from ? (STATUS[h.from] || [h.from])[0] : "") + " → " + (h.to ? (STATUS[h.to] || [h.to])[0] : "")));
+      if (h.from || h.to) add(line, el("span", "h-move", (h.from ? V.status(h.from)[0] : "") + " → " + (h.to ? V.status(h.to)[0] : "")));
       add(li, line);
       add(li, el("div", "muted", str(h.actor) + (h.party || h.role ? " · " + str(h.party || h.role) : "")));
       if (h.note) add(li, el("div", "h-note", h.note));
@@ -924,7 +902,7 @@
     const rl = el("ul", "reports");
     (Array.isArray(t.reports) ? t.reports : []).forEach(function (r) {
       const li = el("li");
-      const ch = CHANNEL[r.channel] || [str(r.channel), str(r.channel)];
+      const ch = V.channel(r.channel);
       add(li, bi(ch, "r-ch"), el("span", "mono r-id", r.report_id), el("span", "r-time", fmtTime(r.reported_at)));
       const who = r.reporter || {};
       const whoText = [who.name, who.phone, who.id].filter(Boolean).map(str).join(" · ");
@@ -1009,7 +987,7 @@
     add(s, none);
     const groups = new Map();
     categories.forEach(function (c) {
-      if (String(c.code).length !== 6) return;
+      if (!V.isSubclass(c)) return;
       const parent = categories.get(c.parent);
       const key = parent ? parent.code : "";
       if (!groups.has(key)) {
@@ -1022,30 +1000,31 @@
       add(groups.get(key), o);
     });
     Array.from(groups.keys()).sort().forEach(function (k) { add(s, groups.get(k)); });
-    if (t.category && String(t.category).length === 6) s.value = t.category;
+    if (V.isSubclass(categories.get(t.category))) s.value = t.category;
     return s;
   }
 
   // The buttons of the command centre, in a fixed order (muscle memory on a wall screen). Which are enabled
   // comes from the ticket's `actions` (what this account may do now, from the API); without it, from the
-  // transition table mirrored in CENTRE_ACTIONS. `needs` are checked here first; the server checks them again.
+  // served transition table's rows for the 值班长 (supervisor). `needs` are checked here first; the server
+  // checks them again. Labels are the vocabulary's, but for the console's own two-step 立案并派遣.
   const BUTTONS = [
     { action: "register_dispatch", label: ["立案并派遣", "Register & dispatch"], cls: "primary", needs: ["category", "unit"] },
-    { action: "preregister", label: ["受理", "Accept"], needs: [] },
-    { action: "register", label: ["立案", "Register"], needs: ["category"] },
-    { action: "dispatch", label: ["派遣", "Dispatch"], cls: "primary", needs: ["unit"] },
-    { action: "reassign", label: ["改派", "Reassign"], needs: ["unit", "note"] },
-    { action: "add_assist", label: ["增加协办", "Add assisting unit"], needs: ["unit"] },
-    { action: "escalate", label: ["督办升级", "Escalate"], cls: "warn", needs: [] },
-    { action: "reject", label: ["不予立案", "Reject"], cls: "danger", needs: ["note"] },
-    { action: "close", label: ["结案", "Close"], cls: "primary", needs: [] },
-    { action: "comment", label: ["备注催办", "Comment"], needs: ["note"] },
-    { action: "confirm_area", label: ["确认属地", "Confirm area"], cls: "primary", needs: [] },
-  ];
+    { action: "preregister", needs: [] },
+    { action: "register", needs: ["category"] },
+    { action: "dispatch", cls: "primary", needs: ["unit"] },
+    { action: "reassign", needs: ["unit", "note"] },
+    { action: "add_assist", needs: ["unit"] },
+    { action: "escalate", cls: "warn", needs: [] },
+    { action: "reject", cls: "danger", needs: ["note"] },
+    { action: "close", cls: "primary", needs: [] },
+    { action: "comment", needs: ["note"] },
+    { action: "confirm_area", cls: "primary", needs: [] },
+  ].map(function (b) { return Object.assign({ label: b.label || V.action(b.action) }, b); });
 
   function allowedActions(t) {
     if (Array.isArray(t.actions)) return t.actions.map(String);
-    return CENTRE_ACTIONS[t.status] || [];
+    return V.actionsFor(t.status, "supervisor");
   }
 
   function actionPanel(t, message) {
@@ -1145,7 +1124,7 @@
     Object.keys(BODY_FIELDS).forEach(function (k) { if (opts[k] && BODY_FIELDS[k].indexOf(action) >= 0) b[k] = opts[k]; });
     return b;
   }
-  function actionName(a) { const p = ACTION[a] || [a, a]; return p[0] + " " + p[1]; }
+  function actionName(a) { return V.actionText(a); }
   function failure(res) {
     if (res.status === 401) sessionExpired();
     const e = (res.body && res.body.error) || {};
@@ -1297,8 +1276,8 @@
   }
 
   function init() {
-    fillSelect("f-status", [{ value: "_open", label: "未结 All open" }].concat(Object.keys(STATUS).map(function (k) {
-      return { value: k, label: STATUS[k][0] + " " + STATUS[k][1] };
+    fillSelect("f-status", [{ value: "_open", label: "未结 All open" }].concat(V.statusCodes.map(function (k) {
+      return { value: k, label: V.statusText(k) };
     })));
     ["f-status", "f-district", "f-unit"].forEach(function (id) { $(id).addEventListener("change", function () { onFiltersChanged(true); }); });
     ["f-category", "f-deadline", "f-sort"].forEach(function (id) { $(id).addEventListener("change", function () { onFiltersChanged(false); }); });

@@ -25,7 +25,7 @@
     });
   }
   Y.api("/api/v1/categories").then(function (res) {
-    categories = (res.data || []).filter((c) => c.code.length === 6);
+    categories = (res.data || []).filter((c) => Y.V.isSubclass(c));
     categories.forEach((c) => { names[c.code] = c.name; });
     fillCategories("");
   });

@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  const V = window.YunguanVocabulary;
   const form = $("report-form"), errorBox = $("form-error"), submit = $("submit");
   let location = null;
 
@@ -23,7 +24,7 @@
 
   fetch("/api/v1/categories").then((r) => r.json()).then(function (cats) {
     const select = $("category");
-    cats.filter((c) => c.code.length === 6).sort((a, b) => a.code.localeCompare(b.code)).forEach(function (c) {
+    cats.filter((c) => V.isSubclass(c)).sort((a, b) => a.code.localeCompare(b.code)).forEach(function (c) {
       const o = document.createElement("option");
       o.value = c.code;
       o.textContent = c.name;

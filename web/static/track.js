@@ -1,22 +1,10 @@
 // Status look-up for residents: by report number (public channel) or ticket number. No personal data is
-// returned by the API for this view; everything is inserted as text.
+// returned by the API for this view; everything is inserted as text. Labels are the vocabulary's words for
+// residents (vocabulary.js: the "public" variant where it differs from the staff's).
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
-  const STATUS = {
-    pending: "待处理 Pending", registered: "已立案 Registered", dispatched: "已派遣 Dispatched",
-    acknowledged: "已签收 Acknowledged", handled: "已处置 Handled", verified: "已核查 Verified",
-    closed: "已结案 Closed", returned: "重新派遣中 Being re-dispatched", rejected: "不予立案 Not registered",
-    suspended: "延期办理 Extended", reopened: "返工 Reopened",
-  };
-  const ACTION = {
-    create: "已受理 Received", register: "立案 Registered", dispatch: "派遣 Dispatched", acknowledge: "签收 Acknowledged",
-    handle: "处置 Handled", verify: "核查通过 Verified", fail_verify: "核查未通过 Verification failed", close: "结案 Closed",
-    "return": "退回 Returned", reassign: "改派 Reassigned", escalate: "督办 Escalated", reject: "不予立案 Not registered",
-    request_extension: "申请延期 Extension requested", approve_extension: "批准延期 Extension approved",
-    add_assist: "协同处置 Joint handling", merge: "合并 Merged", preregister: "已受理 Accepted",
-    confirm_area: "确认属地 Area confirmed", split: "拆分 Split", resume: "恢复办理 Resumed",
-  };
+  const V = window.YunguanVocabulary;
   const TICKET_NO = /^[A-Z]{1,8}\d{8}-\d{3,}$/;
 
   function fail(message) { $("track-error").textContent = message; $("track-error").hidden = false; $("result").hidden = true; }
@@ -30,7 +18,7 @@
   function show(t) {
     $("track-error").hidden = true;
     $("r-ticket").textContent = t.ticket_no;
-    $("r-status").textContent = STATUS[t.status] || t.status;
+    $("r-status").textContent = V.statusText(t.status, "public");
     const list = $("r-history");
     list.textContent = "";
     (t.history || []).forEach(function (h) {
@@ -38,7 +26,7 @@
       const when = document.createElement("time");
       when.textContent = new Date(h.at).toLocaleString("zh-CN", { hour12: false });
       li.appendChild(when);
-      li.appendChild(document.createTextNode(" " + (ACTION[h.action] || h.action)));
+      li.appendChild(document.createTextNode(" " + V.actionText(h.action, "public")));
       list.appendChild(li);
     });
     $("result").hidden = false;

@@ -4,7 +4,7 @@
   const Y = window.Yunguan;
   const queue = document.getElementById("queue");
   const detail = document.getElementById("detail");
-  const OPEN = ["dispatched", "acknowledged", "reopened", "suspended", "handled"];
+  const OPEN = Y.V.unitQueueStatuses; // what the unit holds, and what it handled until that is verified
   const tickets = new Map();
   let categories = {};
   let selected = null;
@@ -14,7 +14,7 @@
     li.dataset.ticket = t.ticket_no;
     li.tabIndex = 0;
     li.appendChild(Y.el("span", t.ticket_no, "mono"));
-    li.appendChild(Y.el("span", Y.STATUS[t.status] || t.status, "badge s-" + t.status));
+    li.appendChild(Y.el("span", Y.V.statusText(t.status), "badge s-" + t.status));
     li.appendChild(Y.el("span", categories[t.category] || t.category || "", "cat"));
     li.appendChild(Y.el("span", "期限 " + Y.when(t.deadline), "deadline"));
     li.addEventListener("click", () => open(t.ticket_no));

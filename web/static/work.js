@@ -1,33 +1,20 @@
 // Shared by the department workbench and the grid worker's page: API calls with the page's bearer token,
-// DOM helpers (text only, never HTML from data), labels, and the ticket detail with its action forms.
+// DOM helpers (text only, never HTML from data), and the ticket detail with its action forms. Status and
+// action labels are the server's vocabulary (vocabulary.js); only each form's inputs are described here.
 (function () {
   "use strict";
   const token = document.querySelector('meta[name="yunguan-token"]').content;
-  const STATUS = {
-    pending: "待处理 Pending", registered: "已立案 Registered", dispatched: "已派遣 Dispatched",
-    acknowledged: "已签收 Acknowledged", handled: "已处置 Handled", verified: "已核查 Verified", closed: "已结案 Closed",
-    returned: "已退回 Returned", rejected: "不予立案 Rejected", suspended: "延期/挂账 Suspended", reopened: "返工 Rework",
-  };
+  const V = window.YunguanVocabulary;
+  // The forms a unit or a grid worker may be offered (the ticket's `actions` from the API say which apply).
   const ACTIONS = {
-    acknowledge: { label: "签收 Acknowledge" },
-    handle: { label: "处置反馈 Report handled", note: "处置情况 What was done", noteRequired: true, photos: true },
-    "return": { label: "退回 Return", note: "退回理由 Reason", noteRequired: true, danger: true },
-    request_extension: { label: "申请延期 Request extension", note: "理由 Reason", noteRequired: true, minutes: true },
-    verify: { label: "核查通过 Verified", note: "核查情况 Finding", photos: true },
-    fail_verify: { label: "核查不通过 Failed", note: "问题 What is still wrong", noteRequired: true, danger: true, photos: true },
-    resume: { label: "恢复办理 Resume", note: "说明 Note" },
-    comment: { label: "备注 Comment", note: "备注 Note", noteRequired: true },
-  };
-
-  // History entries: what happened, in both languages (the action codes are the API's).
-  const HISTORY = {
-    create: "创建 Created", register: "立案 Registered", reject: "不予立案 Rejected", dispatch: "派遣 Dispatched",
-    acknowledge: "签收 Acknowledged", "return": "退回 Returned", handle: "处置反馈 Handled", verify: "核查通过 Verified",
-    fail_verify: "核查不通过 Verification failed", close: "结案 Closed", escalate: "督办 Escalated",
-    request_extension: "申请延期 Extension requested", approve_extension: "批准延期 Extension approved",
-    deny_extension: "不批准延期 Extension denied", reassign: "改派 Reassigned", add_assist: "增加协办 Assisting unit added",
-    comment: "备注 Comment", preregister: "受理 Accepted", resume: "恢复 Resumed", warn: "预警 Warning",
-    split: "拆分 Split", merge: "合并 Merged", confirm_area: "确认属地 Area confirmed",
+    acknowledge: {},
+    handle: { note: "处置情况 What was done", noteRequired: true, photos: true },
+    "return": { note: "退回理由 Reason", noteRequired: true, danger: true },
+    request_extension: { note: "理由 Reason", noteRequired: true, minutes: true },
+    verify: { note: "核查情况 Finding", photos: true },
+    fail_verify: { note: "问题 What is still wrong", noteRequired: true, danger: true, photos: true },
+    resume: { note: "说明 Note" },
+    comment: { note: "备注 Note", noteRequired: true },
   };
 
   function el(tag, text, cls) {
@@ -62,8 +49,8 @@
     root.textContent = "";
     const head = el("div", null, "detail-head");
     head.appendChild(el("h2", t.ticket_no, "mono"));
-    head.appendChild(el("span", STATUS[t.status] || t.status, "badge s-" + t.status));
-    if (t.deadline_state) head.appendChild(el("span", { green: "正常 On time", yellow: "预警 Warning", red: "超期 Overdue" }[t.deadline_state], "light " + t.deadline_state));
+    head.appendChild(el("span", V.statusText(t.status), "badge s-" + t.status));
+    if (t.deadline_state) head.appendChild(el("span", V.deadlineText(t.deadline_state), "light " + t.deadline_state));
     root.appendChild(head);
     const facts = el("dl", null, "facts");
     const cat = (categories && categories[t.category]) || t.category || "未分类 unclassified";
@@ -83,7 +70,7 @@
     });
     root.appendChild(photos);
     const forms = el("div", null, "actions");
-    (t.actions || []).filter((a) => ACTIONS[a]).forEach(function (action) {
+    (t.actions || []).filter((a) => Object.prototype.hasOwnProperty.call(ACTIONS, a)).forEach(function (action) {
       const spec = ACTIONS[action];
       const form = el("form", null, "action-form" + (spec.danger ? " danger" : ""));
       form.dataset.action = action;
@@ -92,7 +79,7 @@
       let photos = null;
       if (spec.photos) { photos = el("input"); photos.type = "file"; photos.multiple = true; photos.accept = "image/jpeg,image/png,image/webp"; photos.setAttribute("capture", "environment"); photos.title = "现场照片 photos"; form.appendChild(photos); }
       if (spec.minutes) { minutes = el("input"); minutes.type = "number"; minutes.min = "30"; minutes.step = "30"; minutes.value = "240"; minutes.name = "minutes"; minutes.title = "分钟 minutes"; form.appendChild(minutes); }
-      const button = el("button", spec.label); button.type = "submit"; form.appendChild(button);
+      const button = el("button", V.actionText(action)); button.type = "submit"; form.appendChild(button);
       const msg = el("p", null, "error"); msg.hidden = true; form.appendChild(msg);
       form.addEventListener("submit", function (ev) {
         ev.preventDefault();
@@ -124,12 +111,12 @@
     (t.history || []).forEach(function (h) {
       const li = el("li");
       li.appendChild(el("time", when(h.at)));
-      const what = HISTORY[h.action] || String(h.action);
+      const what = V.actionText(h.action, "done");
       li.appendChild(document.createTextNode(" " + what + " · " + h.actor + (h.note ? " — " + h.note : "")));
       hist.appendChild(li);
     });
     root.appendChild(hist);
   }
 
-  window.Yunguan = { api: api, el: el, when: when, STATUS: STATUS, renderDetail: renderDetail, token: token };
+  window.Yunguan = { api: api, el: el, when: when, V: V, renderDetail: renderDetail, token: token };
 })();
