@@ -32,7 +32,7 @@ PRIORITY_FIELD = "priority"
 
 
 class Report(Protocol):
-    """What intake rules read of a report envelope (streams.envelope.ReportEnvelope has these)."""
+    """What intake rules read of a report envelope (application.envelope.ReportEnvelope has these)."""
 
     channel: str
     category: str | None

@@ -304,3 +304,41 @@ def link_reports(conn: Connection, report_ids: list[int], ticket_ids: list[int])
     """Point each report at its ticket, in one statement for the batch."""
     if report_ids:
         conn.execute(_LINK_REPORTS, {"report_ids": report_ids, "ticket_ids": ticket_ids})
+
+
+def heads(conn: Connection, ids: list[int]) -> dict:
+    """Number, status and history head of tickets (merge targets, locked by `lock_open` beforehand)."""
+    return {row.id: row for row in conn.execute(
+        text("SELECT id, ticket_no, status, history_head FROM tickets WHERE id = ANY(:ids)"), {"ids": ids})}
+
+
+def append_merges(conn: Connection, history: list[dict], counts: list[dict], now) -> None:
+    """Merged reports: their hash-chained history entries (in `seq` order) and each ticket's report count,
+    version and head, set-based."""
+    conn.execute(_MERGE_HISTORY, {"rows": history})
+    conn.execute(_MERGE_TICKETS, {"rows": counts, "now": now})
+
+
+_MERGE_HISTORY = text(
+    "INSERT INTO ticket_history (ticket_id, at, actor, role, party, action, from_status, to_status, note, data, "
+    "prev_hash, hash) SELECT h.ticket_id, h.at, h.actor, h.role, h.party, h.action, h.from_status, h.to_status, "
+    "h.note, h.data, h.prev_hash, h.hash FROM jsonb_to_recordset(:rows) AS h(seq int, ticket_id bigint, "
+    "at timestamptz, actor text, role text, party text, action text, from_status text, to_status text, note text, "
+    "data jsonb, prev_hash text, hash text) ORDER BY h.seq"
+).bindparams(bindparam("rows", type_=JSONB))
+
+_MERGE_TICKETS = text(
+    "UPDATE tickets SET report_count = report_count + m.n, version = version + 1, history_head = m.head, "
+    "updated_at = :now FROM jsonb_to_recordset(:rows) AS m(id bigint, n int, head text) WHERE tickets.id = m.id"
+).bindparams(bindparam("rows", type_=JSONB))
+
+
+def reports_of(conn: Connection, ticket_id: int) -> list:
+    """The reports merged into a ticket, oldest first (id, channel, report_id, envelope)."""
+    return conn.execute(text("SELECT id, channel, report_id, envelope FROM reports WHERE ticket_id = :t ORDER BY id"),
+                        {"t": ticket_id}).all()
+
+
+def report_taken_out(conn: Connection, ticket_id: int) -> None:
+    """One report fewer on a ticket (拆分: it moves to a ticket of its own)."""
+    conn.execute(text("UPDATE tickets SET report_count = report_count - 1 WHERE id = :t"), {"t": ticket_id})

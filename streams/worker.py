@@ -18,6 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from application.envelope import EnvelopeError, parse_envelope
+from application.ingest import Received, ingest
+from application.routing import RoutingContext
 from config import Settings
 from store import heartbeats
 from store.audit import write_checkpoint
@@ -25,9 +28,7 @@ from store.locks import GROUP_RECOVERY_LOCK
 from store.loop import escalation_run
 from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
-from streams.envelope import EnvelopeError, parse_envelope
 from streams.groups import recover_group
-from streams.intake import Received, RoutingContext, ingest
 from streams.metrics import (
     GROUP_RECOVERIES,
     WORKER_BATCH_SECONDS,
@@ -51,7 +52,7 @@ def is_transient(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError, OperationalError
     from sqlalchemy.exc import InterfaceError as SAInterfaceError
 
-    from streams.intake import ConcurrentIntake
+    from application.ingest import ConcurrentIntake
     from streams.producer import BrokerUnavailable
 
     if isinstance(exc, OperationalError | SAInterfaceError | ConcurrentIntake | BrokerUnavailable | KafkaException

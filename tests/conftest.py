@@ -135,7 +135,7 @@ def server(deps):
     """The real Flask-SocketIO app on a free port, served by Werkzeug in threads."""
     from werkzeug.serving import make_server
 
-    from streams.routing import RoutingCache
+    from application.routing import RoutingCache
     from web.app import create_app
 
     app, socketio = create_app(deps, RoutingCache.from_settings(deps.engine, deps.settings))

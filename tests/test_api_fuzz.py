@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from streams.routing import RoutingCache
+from application.routing import RoutingCache
 from tests.helpers import free_port
 from web.app import create_app
 from web.auth import Tokens
@@ -415,8 +415,8 @@ def ticket_no(deps) -> str:
     loop and not only the 404 of an unknown number."""
     from datetime import UTC, datetime
 
-    from streams.envelope import validate_envelope
-    from streams.intake import Received, ingest
+    from application.envelope import validate_envelope
+    from application.ingest import Received, ingest
 
     envelope = validate_envelope({"schema": "report/1", "report_id": "fuzz-1", "channel": "grid",
                                   "category": "020102", "reported_at": "2026-11-25T09:00:00+08:00",

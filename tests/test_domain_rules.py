@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from application.envelope import validate_envelope
 from dispatch.deadlines import limits_for
 from dispatch.errors import IntakeRefused
 from dispatch.intake import category_problem, check_report, classified, decide, is_alarm
 from dispatch.lifecycle import Priority, opened
 from dispatch.model import Status, Unit
 from dispatch.taxonomy import read_file
-from streams.envelope import validate_envelope
 from tests.helpers import wait_for
 
 TAXONOMY = read_file(Path(__file__).parents[1] / "yunguan" / "demo_data" / "categories.csv")
@@ -100,9 +100,9 @@ KW = {"timezone": "Asia/Shanghai", "ticket_prefix": "CC", "events_topic": "ticke
 
 
 def _contexts(engine, settings):
+    from application.routing import RoutingCache
     from dispatch.worktime import WorkingTime
     from store.loop import load_context
-    from streams.routing import RoutingCache
 
     with engine.connect() as conn:
         loop = load_context(conn, WorkingTime.from_settings(settings), "tickets.events")
@@ -110,7 +110,7 @@ def _contexts(engine, settings):
 
 
 def _ingest(engine, settings, envelopes, now):
-    from streams.intake import Received, ingest
+    from application.ingest import Received, ingest
 
     routing, loop = _contexts(engine, settings)
     received = [Received(e, f"reports.{e.channel}", 0, n) for n, e in enumerate(envelopes)]

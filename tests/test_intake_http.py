@@ -8,7 +8,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import text
 
-from streams.routing import RoutingCache
+from application.routing import RoutingCache
 from web.app import create_app
 
 pytestmark = pytest.mark.integration

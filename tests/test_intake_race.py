@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from streams.envelope import validate_envelope
-from streams.intake import ConcurrentIntake, Received, ingest
-from streams.routing import RoutingCache
+from application.envelope import validate_envelope
+from application.ingest import ConcurrentIntake, Received, ingest
+from application.routing import RoutingCache
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration

@@ -141,9 +141,9 @@ def test_duties_zones_and_routing_with_the_rule_that_matched(db, tmp_path):
 def test_a_new_version_of_a_level_takes_effect_on_its_day_and_the_old_one_stays(db, tmp_path):
     from datetime import timedelta
 
+    from application.routing import RoutingCache
     from gis.areas import city_today
     from store.areas import load_areas
-    from streams.routing import RoutingCache
 
     env, engine = db
     today = city_today("Asia/Shanghai")

@@ -9,8 +9,8 @@ import sys
 import pytest
 from sqlalchemy import text
 
+from application.envelope import EnvelopeError, parse_envelope
 from gis.areas import read_geojson
-from streams.envelope import EnvelopeError, parse_envelope
 from tests.helpers import wait_for
 from yunguan.demo import demo_file
 from yunguan.simulate import MALFORMED, Simulator

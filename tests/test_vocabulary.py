@@ -8,13 +8,13 @@ from typing import get_args
 import pytest
 import requests
 
+from application.envelope import ReportEnvelope
 from config import settings as config_settings
 from dispatch import transitions, vocabulary
 from dispatch.actors import Party, Role
 from dispatch.model import OPEN_STATUSES, Status
 from dispatch.taxonomy import is_subclass_code, level_of
 from dispatch.transitions import PREVIOUS, Action
-from streams.envelope import ReportEnvelope
 from streams.topics import Topics
 
 EMBEDDED = re.compile(r'<script type="application/json" id="vocabulary">(.*?)</script>', re.S)

@@ -1,29 +1,25 @@
 """The JSON API (contract §4): thin views that parse, call one function, render."""
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
+from application import accept
+from application.envelope import MAX_ENVELOPE_BYTES
+from application.routing import decide_route
+from application.split import SplitRefused, split_out
 from dispatch.actors import Actor
-from dispatch.intake import check_report
 from dispatch.lifecycle import Command, apply
 from dispatch.vocabulary import CHANNEL_PUBLISHERS, is_subclass_code
 from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
-from store import intake_log, logins, loop, queries
+from store import logins, loop, queries
 from store.queries import TicketScope
 from store.users import User
-from streams.envelope import MAX_ENVELOPE_BYTES, EnvelopeError, validate_envelope
-from streams.intake import SplitRefused, decide_route, split_out
-from streams.producer import HTTP_INTAKE_HEADER, BrokerUnavailable, encode, send_confirmed
 from streams.topics import broker_address, port_answers
 from web import hygiene, security, uploads
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
@@ -92,11 +88,6 @@ def revoke_token():
     return jsonify({"status": "revoked"})
 
 
-def _body_sha256(body: dict) -> str:
-    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def _report_body() -> tuple[dict, list]:
     """JSON, or multipart/form-data with the envelope as JSON in the field `report` and photos in `photos`."""
     if request.mimetype != "multipart/form-data":
@@ -133,6 +124,7 @@ def _photos(files: list) -> list[uploads.CleanImage]:
 
 @bp.post("/reports")
 def submit_report():
+    """The JSON API's adapter of application.accept: parse, authorise the channel, clean the photos, call."""
     body, files = _report_body()
     channel = body.get("channel", "public")
     if not isinstance(channel, str) or channel not in CHANNEL_ROLES:
@@ -144,82 +136,29 @@ def submit_report():
             raise ApiError(401, "unauthenticated", f"channel {channel!r} needs a login")
         if user.role not in allowed:
             raise ApiError(403, "forbidden", f"role {user.role!r} may not report on channel {channel!r}")
-    if "schema" in body and body["schema"] != "report/1":
-        raise ApiError(422, "invalid_envelope", "unsupported schema", {"schema": "must be report/1 or omitted"})
     deps = _deps()
     photos = _photos(files)
     if photos:  # the stored photos' hashes are part of the body: a re-send of the same photos is the same report
         body = dict(body, attachments=[*(body.get("attachments") or []), *(p.attachment() for p in photos)])
-    envelope = dict(body, schema="report/1", channel=channel)
-    envelope.setdefault("report_id", uuid.uuid4().hex)
-    envelope.setdefault("reported_at", deps.clock().isoformat())
-    if channel == "grid" and user is not None:
-        reporter = envelope.get("reporter") if isinstance(envelope.get("reporter"), dict) else {}
-        envelope["reporter"] = {**reporter, "id": user.username}
     try:
-        report = validate_envelope(envelope, deps.clock(), timedelta(seconds=deps.settings.future_skew_s))
-    except EnvelopeError as exc:
+        report = accept.prepare(body, channel, now=deps.clock(), future_skew=timedelta(seconds=deps.settings.future_skew_s),
+                                taxonomy=deps.loop()().taxonomy,
+                                reporter_id=user.username if channel == "grid" and user is not None else None)
+        for photo in photos:  # only once the envelope is valid: a refused report leaves no file behind
+            uploads.store(photo, deps.settings.media_path)
+        done = accept.accept(deps.engine, deps.publisher, report, body)
+    except accept.Refused as exc:
         raise ApiError(422, "invalid_envelope", exc.reason, exc.fields) from None
-    check_report(deps.loop()().taxonomy, report)  # 422 naming `category` (not a 小类) or `priority`
-
-    value = report.to_json_dict()
-    for photo in photos:  # only once the envelope is valid: a refused report leaves no file behind
-        uploads.store(photo, deps.settings.media_path)
-    with deps.engine.begin() as conn:
-        claimed = intake_log.claim(conn, channel, report.report_id, _body_sha256(body), value)
-    if claimed.conflict:
-        raise ApiError(
-            422, "report_id_conflict",
-            f"report {report.report_id!r} was already submitted on channel {channel!r} with a different body; "
-            "use a new report_id for a new report",
-            {"report_id": "already used with a different body"},
-        )
-    if claimed.publish:
-        _publish_report(deps, channel, report.report_id, value)
-    return jsonify({"report_id": report.report_id, "channel": channel, "status": "accepted"}), 202
-
-
-def _publish_report(deps, channel: str, report_id: str, value: dict) -> None:
-    """Put the report on its topic and wait for the broker's acknowledgement; 503 when it does not come.
-
-    A 503 is the truth: the report is marked refused, so a copy that still reaches the topic later (the broker
-    was only slow) is skipped by the worker; if the worker had already written it, the answer is 202 after
-    all. While the broker is failing, further reports get the 503 at once (for `broker_retry_after_s`), and
-    the next attempt after that starts with a new producer: a client stuck after a broker pause recovers
-    without a restart."""
-    retry_after = deps.broker_retry_after()
-    if retry_after:
-        _refuse(deps, channel, report_id, "the broker did not acknowledge a moment ago", retry_after)
-        return
-    try:
-        send_confirmed(deps.producer(), [(deps.topics.report(channel), report_id.encode("utf-8"), encode(value))],
-                       timeout_s=5.0, headers=[(HTTP_INTAKE_HEADER, b"http")])
-    except BrokerUnavailable as exc:
-        deps.broker_failed()
-        _refuse(deps, channel, report_id, str(exc), deps.settings.broker_retry_after_s)
-        return
-    deps.broker_succeeded()
-    try:
-        with deps.engine.begin() as conn:
-            intake_log.mark_accepted(conn, channel, report_id)
-    except SQLAlchemyError as exc:  # on the topic already: accepted, whatever the log says (reconcile uses it)
-        current_app.logger.warning("report %s/%s accepted but not marked in intake_log: %s", channel, report_id, exc)
-    REPORTS_ACCEPTED.labels(channel).inc()
-
-
-def _refuse(deps, channel: str, report_id: str, why: str, retry_after: float) -> None:
-    """Answer 503 for a report the broker did not acknowledge — unless the worker already wrote it (then
-    return: the caller answers 202)."""
-    with deps.engine.begin() as conn:
-        refused = intake_log.refuse(conn, channel, report_id)
-    if not refused:
+    except accept.Conflict as exc:
+        raise ApiError(422, "report_id_conflict", str(exc), {"report_id": "already used with a different body"}) from None
+    except accept.NotQueued as exc:
+        raise ApiError(503, "broker_unavailable",
+                       "the report could not be queued and was not accepted; retry later with the same report_id "
+                       "(a retry is never counted twice)", {"report_id": exc.report_id},
+                       headers={"Retry-After": str(max(1, round(exc.retry_after_s)))}) from None
+    if done.published:
         REPORTS_ACCEPTED.labels(channel).inc()
-        return
-    current_app.logger.warning("report %s/%s not accepted: %s", channel, report_id, why)
-    raise ApiError(503, "broker_unavailable",
-                   "the report could not be queued and was not accepted; retry later with the same report_id "
-                   "(a retry is never counted twice)", {"report_id": report_id},
-                   headers={"Retry-After": str(max(1, round(retry_after)))})
+    return jsonify({"report_id": done.report_id, "channel": channel, "status": "accepted"}), 202
 
 
 @bp.get("/reports/<channel>/<report_id>")
@@ -523,7 +462,7 @@ def readyz():
     host, port = broker_address(deps.settings.kafka_bootstrap)
     if not port_answers(host, port, timeout=1.0):
         checks["broker"] = f"unavailable at {host}:{port}"
-    elif deps.broker_failing:  # a paused broker still accepts connections; its silence is what counts
+    elif deps.publisher.failing:  # a paused broker still accepts connections; its silence is what counts
         checks["broker"] = f"not acknowledging at {host}:{port} (the last report could not be queued)"
     else:
         checks["broker"] = "ok"

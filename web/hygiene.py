@@ -17,12 +17,12 @@ from urllib.parse import unquote_to_bytes
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
-from streams import storable
-from streams.storable import ROOT, shown, text_problem
+from application import storable
+from application.storable import ROOT, shown, text_problem
 from web.errors import ApiError
 
 # Objects and arrays inside each other, for every body of every view. The report envelope has its own, lower
-# limit (streams.storable, a 422 naming the field); this one keeps any view's JSON walk cheap and bounded.
+# limit (application.storable, a 422 naming the field); this one keeps any view's JSON walk cheap and bounded.
 MAX_DEPTH = 32
 # The largest JSON document any view takes (report bodies have their own, lower limit: 64 KiB).
 MAX_JSON_BYTES = 1024 * 1024
@@ -41,7 +41,7 @@ class JsonRefused(Exception):
 
 
 def check_json(value, max_depth: int = MAX_DEPTH) -> None:
-    """Raise JsonRefused for the first value that cannot be stored (streams.storable: the same rules as the
+    """Raise JsonRefused for the first value that cannot be stored (application.storable: the same rules as the
     report envelope, one walker for both)."""
     try:
         storable.check(value, max_depth)

@@ -226,10 +226,9 @@ def cmd_places_load(settings: Settings, args) -> int:
 
 
 def cmd_route(settings: Settings, args) -> int:
+    from application.routing import RoutingCache, decide_route, decide_routes
     from gis.crs import OutsideChina, to_wgs84
     from store.db import make_engine
-    from streams.intake import decide_route, decide_routes
-    from streams.routing import RoutingCache
 
     if args.input is None and (args.lon is None or args.lat is None):
         raise UsageError("give --lon and --lat, or --input FILE")
@@ -278,7 +277,7 @@ def _wiring(settings: Settings):
 
 
 def cmd_serve(settings: Settings, args) -> int:
-    from streams.routing import RoutingCache
+    from application.routing import RoutingCache
     from web.app import create_app
 
     deps = _wiring(settings)
@@ -725,7 +724,7 @@ def cmd_users_logins(settings: Settings, args) -> int:
 
 
 def cmd_schema(settings: Settings, args) -> int:
-    from streams.envelope import json_schema
+    from application.envelope import json_schema
 
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
     if args.output:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
+from application.routing import RoutingCache
 from config import Settings
 from store.db import make_engine
 from store.roles import app_url
-from streams.routing import RoutingCache
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -24,71 +24,37 @@ class Deps:
     engine: Engine
     topics: Topics
     clock: Callable[[], datetime]
-    _producer: object | None = None
-    _producer_lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: object | None = None
-    _broker_down_until: float = 0.0
-    _broker_failures: int = 0
-
-    def broker_retry_after(self) -> float:
-        """Seconds until HTTP intake tries the broker again after a failed send (0: try now)."""
-        import time
-
-        return max(0.0, self._broker_down_until - time.monotonic())
-
-    def broker_failed(self) -> None:
-        """The broker did not acknowledge: drop the producer (a kafka-python producer that lived through a
-        broker pause can stay wedged) and answer 503 at once for a moment before trying a new one."""
-        import time
-
-        with self._producer_lock:
-            producer, self._producer = self._producer, None
-            self._broker_failures += 1
-            self._broker_down_until = time.monotonic() + self.settings.broker_retry_after_s
-        if producer is not None:  # closing waits for in-flight sends: never on the request's thread
-            threading.Thread(target=_close_quietly, args=(producer,), daemon=True).start()
-
-    def broker_succeeded(self) -> None:
-        self._broker_failures = 0
+    _publisher: object | None = None
 
     @property
-    def broker_failing(self) -> bool:
-        """The last attempt to publish failed (for /readyz: a paused broker still accepts connections)."""
-        return self._broker_failures > 0
+    def publisher(self):
+        """HTTP intake's report publisher (streams.producer.ReportPublisher); its producer is made on first
+        use, so a process starts (and reports not-ready) while the broker is down."""
+        from streams.producer import ReportPublisher
 
-    def producer(self):
-        """Created on first use, so a process starts (and reports not-ready) while the broker is down."""
-        from streams.producer import make_producer
-
-        with self._producer_lock:
-            if self._producer is None:
-                self._producer = make_producer(self.settings.kafka_bootstrap)
-            return self._producer
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = ReportPublisher(self.settings.kafka_bootstrap, self.topics.report,
+                                                  self.settings.broker_retry_after_s)
+            return self._publisher
 
     def loop(self):
         """The closed loop's context cache (taxonomy limits, calendar, unit levels), one per process."""
         from dispatch.worktime import WorkingTime
         from store.loop import LoopContextCache
 
-        with self._producer_lock:
+        with self._lock:
             if self._loop is None:
                 self._loop = LoopContextCache(self.engine, WorkingTime.from_settings(self.settings),
                                               self.topics.ticket_events)
             return self._loop
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=5)
+        if self._publisher is not None:
+            self._publisher.close()
         self.engine.dispose()
-
-
-def _close_quietly(producer) -> None:
-    """Let the sends in flight end (they fail within the producer's delivery timeout), then close: a producer
-    closed with sends pending tries again, and fails, when it is garbage-collected."""
-    try:
-        producer.close(timeout=15)
-    except Exception as exc:  # noqa: BLE001 - a producer being discarded; nothing depends on it
-        log.info("closing a discarded producer: %s", exc)
 
 
 def build(settings: Settings) -> Deps:

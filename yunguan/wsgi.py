@@ -2,8 +2,8 @@
 
 Building the app here at import is the point of this module (the server imports it once).
 """
+from application.routing import RoutingCache
 from config import load_settings
-from streams.routing import RoutingCache
 from web.app import create_app
 from yunguan.wiring import build
 

@@ -21,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+from application import storable
 from dispatch.vocabulary import CHANNELS
 from gis.crs import CHINA_BOUNDS, Crs, in_china_bounds
-from streams import storable
 
 SCHEMA = "report/1"
 Channel = Literal[CHANNELS]  # the values of dispatch.vocabulary.CHANNELS, in its order
