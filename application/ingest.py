@@ -12,16 +12,17 @@ from sqlalchemy.engine import Connection
 from application.envelope import ReportEnvelope
 from application.opening import prepare_ticket, with_loop
 from application.routing import RoutingContext, decide_routes
-from dispatch.audit import entry_hash
 from dispatch.merge import Candidate, MergeRule, merge_target
 from dispatch.model import Status
 from dispatch.numbers import ticket_number
 from dispatch.taxonomy import Taxonomy
 from gis.crs import to_wgs84
 from gis.geocode import choose
+from store import history
 from store.duties import geocode
+from store.events import publish_events
 from store.intake_log import refused_among
-from store.loop import LoopContext, publish_events
+from store.loop import LoopContext
 from store.tickets import (
     NewReport,
     NewTicket,
@@ -184,22 +185,16 @@ def write_merges(conn: Connection, merged: list[tuple[int, MergeInto]], fresh: l
     for i, into in merged:
         by_ticket.setdefault(ticket_of[i], []).append((i, into))
     current = heads(conn, list(by_ticket))  # merge targets are locked (lock_open) since the plan
-    history, counts = [], []
+    entries, counts = [], []
     for tid, items in by_ticket.items():
         row = current[tid]
-        head = row.history_head
-        for i, into in items:
-            e = fresh[i].envelope
-            data = {"channel": e.channel, "report_id": e.report_id, "distance_m": round(into.distance_m, 1)}
-            digest = entry_hash(head, row.ticket_no, now, "system", "system", "system", "merge", row.status,
-                                row.status, into.reason, data)
-            history.append({"seq": len(history), "ticket_id": tid, "at": now.isoformat(), "actor": "system",
-                            "role": "system", "party": "system", "action": "merge", "from_status": row.status,
-                            "to_status": row.status, "note": into.reason, "data": data, "prev_hash": head,
-                            "hash": digest})
-            head = digest
-        counts.append({"id": tid, "n": len(items), "head": head})
-    append_merges(conn, history, counts, now)
+        chained = history.chain(tid, row.ticket_no, row.history_head, [history.Entry(
+            now, "system", "system", "system", "merge", row.status, row.status, into.reason,
+            {"channel": fresh[i].envelope.channel, "report_id": fresh[i].envelope.report_id,
+             "distance_m": round(into.distance_m, 1)}) for i, into in items])
+        entries += chained
+        counts.append({"id": tid, "n": len(items), "head": chained[-1].hash})
+    append_merges(conn, entries, counts, now)
     publish_events(conn, list(by_ticket), "merged", now, "system", events_topic)
 
 

@@ -30,13 +30,15 @@ def split_out(conn: Connection, ticket_no: str, report: tuple[str, str], command
     loaded = load_ticket(conn, ticket_no)
     if loaded is None:
         raise LookupError(ticket_no)
+    # Scope, role, version and state first, as for every other action: someone who may not act on the ticket
+    # learns nothing about its reports.
+    outcome = apply(loaded.state, command, actor, now)
     rows = reports_of(conn, loaded.id)
     chosen = next((r for r in rows if (r.channel, r.report_id) == report), None)
     if chosen is None:
         raise SplitRefused(f"report {report[0]}/{report[1]} is not merged into ticket {ticket_no}")
     if len(rows) < 2:
         raise SplitRefused(f"report {report[0]}/{report[1]} is the ticket's only report; nothing to split")
-    outcome = apply(loaded.state, command, actor, now)
     report_taken_out(conn, loaded.id)
     outcome = replace(outcome, record=replace(outcome.record, data={
         **dict(outcome.record.data), "channel": chosen.channel, "report_id": chosen.report_id}))

@@ -1,7 +1,7 @@
 """Writing tickets: reports (idempotent on channel + report_id), tickets, history, outbox events."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -9,11 +9,10 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
-from dispatch.audit import entry_hash
 from dispatch.lifecycle import Priority
 from dispatch.model import HistoryEntry, Status, Unit
-
-EVENT_SCHEMA = "ticket-event/1"
+from store import history
+from store.events import publish_events
 
 
 @dataclass(frozen=True)
@@ -135,47 +134,6 @@ _LINK_REPORTS = text(
     "WHERE reports.id = link.report_id"
 )
 
-_INSERT_HISTORY = text(
-    "INSERT INTO ticket_history (ticket_id, at, actor, role, party, action, from_status, to_status, note, "
-    "prev_hash, hash) SELECT h.ticket_id, h.at, h.actor, h.role, h.party, h.action, h.from_status, h.to_status, "
-    "h.note, h.prev_hash, h.hash FROM jsonb_to_recordset(:rows) AS h(seq int, ticket_id bigint, at timestamptz, "
-    "actor text, role text, party text, action text, from_status text, to_status text, note text, prev_hash text, "
-    "hash text) ORDER BY h.seq"
-).bindparams(bindparam("rows", type_=JSONB))
-
-_INSERT_OUTBOX = text(
-    "INSERT INTO outbox (topic, key, payload) SELECT o.topic, o.key, o.payload "
-    "FROM jsonb_to_recordset(:rows) AS o(seq int, topic text, key text, payload jsonb) "
-    "ORDER BY o.seq"
-).bindparams(bindparam("rows", type_=JSONB))
-
-
-def ticket_event(ticket_no: str, ticket: NewTicket, event: str, at: datetime, actor: str, version: int = 1) -> dict:
-    return {
-        "schema": EVENT_SCHEMA,
-        "ticket_no": ticket_no,
-        "event": event,
-        "at": at.isoformat(),
-        "status": str(ticket.status),
-        "version": version,
-        "category": ticket.category,
-        "assignee": (
-            {"code": ticket.assignee.code, "name": ticket.assignee.name, "level": ticket.assignee.level}
-            if ticket.assignee else None
-        ),
-        "area": ticket.area,
-        "location": {"lon": ticket.lon, "lat": ticket.lat} if ticket.lon is not None else None,
-        "deadline": ticket.deadline.isoformat() if ticket.deadline else None,
-        "escalation_level": 0,
-        "actor": actor,
-        "deadline_state": ticket.deadline_state,
-        "report_count": 1,
-        "assists": [],
-        "border_check": bool((ticket.routing or {}).get("near_border")),
-        "priority": str(ticket.priority),
-    }
-
-
 @dataclass(frozen=True)
 class TicketToWrite:
     ticket_no: str
@@ -188,47 +146,21 @@ def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, 
     statements, whatever the batch size: per-row round trips, not the database, limit a worker."""
     if not batch:
         return {}
-    chains = {w.ticket_no: _chain(w, now) for w in batch}
+    chains = {w.ticket_no: history.chain(None, w.ticket_no, None, [
+        history.Entry(now, h.actor, h.role, h.role, h.action, str(h.from_status) if h.from_status else None,
+                      str(h.to_status), h.note) for h in w.ticket.history]) for w in batch}
     ids = {
         row.ticket_no: row.id
         for row in conn.execute(_INSERT_TICKETS, {"now": now, "rows": [
-            {**_ticket_row(w), "history_head": chains[w.ticket_no][-1][1] if chains[w.ticket_no] else None}
+            {**_ticket_row(w), "history_head": chains[w.ticket_no][-1].hash if chains[w.ticket_no] else None}
             for w in batch]})
     }
     report_ids = [rid for w in batch for rid in w.report_ids]
     ticket_ids = [ids[w.ticket_no] for w in batch for _ in w.report_ids]
     link_reports(conn, report_ids, ticket_ids)
-    at = now.isoformat()
-    entries = [(w, h, prev, digest) for w in batch for h, (prev, digest) in zip(
-        w.ticket.history, chains[w.ticket_no], strict=True)]
-    history = [
-        {
-            "seq": seq, "ticket_id": ids[w.ticket_no], "at": at, "actor": h.actor, "role": h.role, "party": h.role,
-            "action": h.action, "from_status": str(h.from_status) if h.from_status else None,
-            "to_status": str(h.to_status), "note": h.note, "prev_hash": prev, "hash": digest,
-        }
-        for seq, (w, h, prev, digest) in enumerate(entries)
-    ]
-    if history:
-        conn.execute(_INSERT_HISTORY, {"rows": history})
-    conn.execute(_INSERT_OUTBOX, {"rows": [
-        {"seq": seq, "topic": events_topic, "key": w.ticket_no, "payload": ticket_event(
-            w.ticket_no, w.ticket, "created", now, w.ticket.history[-1].actor if w.ticket.history else "system")}
-        for seq, w in enumerate(batch)
-    ]})
+    history.append(conn, [replace(c, ticket_id=ids[w.ticket_no]) for w in batch for c in chains[w.ticket_no]])
+    publish_events(conn, [ids[w.ticket_no] for w in batch], "created", now, "system", events_topic)
     return ids
-
-
-def _chain(w: TicketToWrite, at: datetime) -> list[tuple[str | None, str]]:
-    """(prev_hash, hash) of each opening history entry: the start of the ticket's hash chain."""
-    out: list[tuple[str | None, str]] = []
-    prev = None
-    for h in w.ticket.history:
-        digest = entry_hash(prev, w.ticket_no, at, h.actor, h.role, h.role, h.action,
-                            str(h.from_status) if h.from_status else None, str(h.to_status), h.note, None)
-        out.append((prev, digest))
-        prev = digest
-    return out
 
 
 def _ticket_row(w: TicketToWrite) -> dict:
@@ -312,20 +244,12 @@ def heads(conn: Connection, ids: list[int]) -> dict:
         text("SELECT id, ticket_no, status, history_head FROM tickets WHERE id = ANY(:ids)"), {"ids": ids})}
 
 
-def append_merges(conn: Connection, history: list[dict], counts: list[dict], now) -> None:
-    """Merged reports: their hash-chained history entries (in `seq` order) and each ticket's report count,
-    version and head, set-based."""
-    conn.execute(_MERGE_HISTORY, {"rows": history})
+def append_merges(conn: Connection, entries: list, counts: list[dict], now) -> None:
+    """Merged reports: their chained history entries (store.history) and each ticket's report count, version
+    and head, set-based."""
+    history.append(conn, entries)
     conn.execute(_MERGE_TICKETS, {"rows": counts, "now": now})
 
-
-_MERGE_HISTORY = text(
-    "INSERT INTO ticket_history (ticket_id, at, actor, role, party, action, from_status, to_status, note, data, "
-    "prev_hash, hash) SELECT h.ticket_id, h.at, h.actor, h.role, h.party, h.action, h.from_status, h.to_status, "
-    "h.note, h.data, h.prev_hash, h.hash FROM jsonb_to_recordset(:rows) AS h(seq int, ticket_id bigint, "
-    "at timestamptz, actor text, role text, party text, action text, from_status text, to_status text, note text, "
-    "data jsonb, prev_hash text, hash text) ORDER BY h.seq"
-).bindparams(bindparam("rows", type_=JSONB))
 
 _MERGE_TICKETS = text(
     "UPDATE tickets SET report_count = report_count + m.n, version = version + 1, history_head = m.head, "

@@ -19,13 +19,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from application.envelope import EnvelopeError, parse_envelope
+from application.escalate import escalation_run
 from application.ingest import Received, ingest
 from application.routing import RoutingContext
 from config import Settings
 from store import heartbeats
 from store.audit import write_checkpoint
 from store.locks import GROUP_RECOVERY_LOCK
-from store.loop import escalation_run
 from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
 from streams.groups import recover_group

@@ -149,10 +149,10 @@ def test_a_gas_alarm_at_1816_on_a_working_day_is_due_the_same_evening(clean_db, 
 
 
 def test_priority_is_in_the_ticket_and_in_events_after_a_change(clean_db, base_settings):
+    from application.act import act
     from dispatch.actors import Actor
     from dispatch.lifecycle import Command
     from store import queries
-    from store.loop import act
     from store.queries import TicketScope
 
     at = datetime(2026, 11, 23, 18, 16, tzinfo=CST)

@@ -8,16 +8,16 @@ from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
 from sqlalchemy import text
 
-from application import accept
+from application import accept, act, evaluate
 from application.envelope import MAX_ENVELOPE_BYTES
 from application.routing import decide_route
 from application.split import SplitRefused, split_out
 from dispatch.actors import Actor
-from dispatch.lifecycle import Command, apply
+from dispatch.lifecycle import Command
 from dispatch.vocabulary import CHANNEL_PUBLISHERS, is_subclass_code
 from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
-from store import logins, loop, queries
+from store import logins, queries
 from store.queries import TicketScope
 from store.users import User
 from streams.topics import broker_address, port_answers
@@ -256,7 +256,7 @@ def get_ticket(ticket_no: str):
     with _deps().engine.connect() as conn:
         ticket = queries.get_ticket(conn, ticket_no, scope_of(user)) if user else None
         if ticket is not None:
-            ticket["actions"] = loop.actions_for(conn, ticket_no, actor_of(user))
+            ticket["actions"] = act.actions_for(conn, ticket_no, actor_of(user))
         else:
             ticket = queries.public_ticket(conn, ticket_no)
     if ticket is None:
@@ -319,7 +319,7 @@ def ticket_action(ticket_no: str):
     extra = {}
     if command.action == "split":
         extra["split_into"] = _split(deps, ticket_no, command, user)
-    elif loop.act(deps.engine, ticket_no, command, actor_of(user), deps.clock(), deps.loop()(),
+    elif act.act(deps.engine, ticket_no, command, actor_of(user), deps.clock(), deps.loop()(),
                   _action_attachments(_json_body().get("attachments"))) is None:
         raise ApiError(404, "not_found", f"no ticket {ticket_no}")
     with deps.engine.connect() as conn:
@@ -327,7 +327,7 @@ def ticket_action(ticket_no: str):
         if ticket is None:  # e.g. a department that just returned it: the change is done, the view is gone
             ticket = queries.public_ticket(conn, ticket_no)
         else:
-            ticket["actions"] = loop.actions_for(conn, ticket_no, actor_of(user))
+            ticket["actions"] = act.actions_for(conn, ticket_no, actor_of(user))
     return jsonify({**ticket, **extra})
 
 
@@ -372,12 +372,6 @@ def _split(deps, ticket_no: str, command: Command, user: User) -> str:
     settings = deps.settings
     try:
         with deps.engine.begin() as conn:
-            loaded = loop.load(conn, ticket_no)
-            if loaded is None:
-                raise LookupError(ticket_no)
-            # Scope, role, version and state first, as for every other action: someone who may not act on
-            # the ticket learns nothing about its reports.
-            apply(loaded.state, command, actor_of(user), deps.clock())
             return split_out(conn, ticket_no, (channel, report_id), command, actor_of(user),
                              current_app.extensions["yunguan_routing"](), deps.loop()(conn), now=deps.clock(),
                              timezone=settings.timezone, ticket_prefix=settings.ticket_prefix)
@@ -397,7 +391,7 @@ def evaluation():
     bounds = {name: _instant_arg(name, default) for name, default in (("since", now - timedelta(days=30)),
                                                                        ("until", now))}
     with deps.engine.connect() as conn:
-        table = loop.evaluation(conn, deps.loop()(conn), bounds["since"], bounds["until"], now)
+        table = evaluate.evaluation(conn, deps.loop()(conn), bounds["since"], bounds["until"], now)
     return jsonify({"since": bounds["since"].isoformat(), "until": bounds["until"].isoformat(), "units": table})
 
 

@@ -419,7 +419,7 @@ def cmd_escalate(settings: Settings, args) -> int:
     `--dry-run`, which prints what would change and writes nothing."""
     from datetime import UTC, datetime, timedelta
 
-    from store.loop import escalation_run
+    from application.escalate import escalation_run
 
     clock = datetime.now(UTC)
     now = clock
