@@ -24,7 +24,7 @@ from dispatch.model import Unit
 from gis.areas import city_today
 from gis.duties import Duties
 from gis.router import Placement, Router
-from store.areas import district_units, load_areas
+from store.areas import load_areas
 from store.duties import CHANNEL, default_kinds, load_rules, load_units, load_zones, place_names
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,7 @@ class RoutingContext:
     """What the worker holds in memory to route without touching the database."""
 
     router: Router
-    district_units: dict[str, Unit]
-    duties: Duties | None = None
+    duties: Duties
     border_flag_m: float = 30.0
     place_names: tuple[str, ...] | None = None  # the gazetteer's names (None: geocoding reads them itself)
 
@@ -55,7 +54,7 @@ def decide_routes(ctx: RoutingContext, rows: list[tuple[float, float, str | None
     """`decide_route` for many points at once (bulk routing): the placements are computed as one batch."""
     points = [(lon, lat) for lon, lat, _ in rows]
     placements = ctx.router.place_many(points)
-    zones = ctx.duties.zones_many(points) if ctx.duties is not None else [None] * len(rows)
+    zones = ctx.duties.zones_many(points)
     return [decision_for(ctx, p, lon, lat, category, z)
             for p, (lon, lat, category), z in zip(placements, rows, zones, strict=True)]
 
@@ -68,16 +67,12 @@ def decision_for(ctx: RoutingContext, placement: Placement, lon: float, lat: flo
     zone = None
     district = placement.district
     if district is not None and placement.method != "manual":
-        if ctx.duties is not None:
-            codes = {level: (ref.code if ref else None) for level, ref in placement.areas.items()}
-            duty = ctx.duties.decide(category, codes, lon, lat, zones)
-            if duty is not None:
-                assignee = Unit(duty.unit.code, duty.unit.name, duty.unit.level)
-                rule = duty.rule
-                zone = {"code": duty.zone.code, "name": duty.zone.name, "kind": duty.zone.kind} if duty.zone else None
-        else:
-            assignee = ctx.district_units.get(district.code)
-            rule = "district-default" if assignee else None
+        codes = {level: (ref.code if ref else None) for level, ref in placement.areas.items()}
+        duty = ctx.duties.decide(category, codes, lon, lat, zones)
+        if duty is not None:
+            assignee = Unit(duty.unit.code, duty.unit.name, duty.unit.level)
+            rule = duty.rule
+            zone = {"code": duty.zone.code, "name": duty.zone.name, "kind": duty.zone.kind} if duty.zone else None
     near_border = placement.border_m is not None and placement.border_m < ctx.border_flag_m
     return {
         "area": _area_json(placement),
@@ -142,7 +137,7 @@ class RoutingCache:
         with self.engine.connect() as conn:
             duties = Duties(load_rules(conn), load_zones(conn), load_units(conn), default_kinds(conn))
             names = place_names(conn)
-        self._ctx = RoutingContext(router, district_units(self.engine), duties, self.border_flag_m, names)
+        self._ctx = RoutingContext(router, duties, self.border_flag_m, names)
         self.reloads += 1
         log.info("router loaded %d areas, %d rules, %d zones in %.2f s", router.area_count, len(duties.rules),
                  len(duties.zones), time.monotonic() - started)

@@ -27,7 +27,7 @@ from dispatch.errors import (
     StaleVersion,
     TransitionNotAllowed,
 )
-from dispatch.model import HistoryEntry, Status
+from dispatch.model import Status
 from dispatch.transitions import CENTRE, PREVIOUS, Action, actions_for, find, others_may
 
 # The escalation ladder's top rung (1 street, 2 district command centre, 3 city command centre).
@@ -194,10 +194,6 @@ class Record:
     to_status: Status
     note: str | None = None
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    def entry(self) -> HistoryEntry:
-        """The shape `store.tickets` writes today (ticket_history has no party/data columns yet)."""
-        return HistoryEntry(str(self.action), self.from_status, self.to_status, self.actor, self.role, self.note)
 
 
 @dataclass(frozen=True)

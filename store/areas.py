@@ -12,7 +12,6 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from dispatch.model import Unit
 from gis.areas import Area
 
 # Demo and benchmark areas have no history of their own: valid since a fixed day before any ticket.
@@ -76,19 +75,6 @@ def upsert_units(conn: Connection, units: list[dict]) -> int:
     )
     conn.execute(text("SELECT pg_notify('yunguan_areas', 'units')"))
     return len(units)
-
-
-def district_units(engine: Engine) -> dict[str, Unit]:
-    """The default responsible unit per district: its district-level unit with the smallest code.
-    (The full responsibility matrix replaces this rule.)"""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT DISTINCT ON (area_code) area_code, code, name, level FROM units "
-                "WHERE level = 'district' AND area_code IS NOT NULL ORDER BY area_code, code"
-            )
-        ).all()
-    return {r.area_code: Unit(r.code, r.name, r.level) for r in rows}
 
 
 def check_level(conn: Connection, level: str, on: date, tolerance_m2: float = 1.0) -> dict:

@@ -24,7 +24,7 @@ from dispatch.lifecycle import (
     apply,
     opened,
 )
-from dispatch.model import HistoryEntry, Status
+from dispatch.model import Status
 from dispatch.snapshot import dump, load
 from dispatch.transitions import PREVIOUS, TRANSITIONS, Action
 
@@ -344,7 +344,8 @@ def test_happy_loop_history_and_versions():
     assert ats == sorted(ats)
     first = loop.history[1]
     assert (first.actor, first.role, first.party, first.data["to_unit"]) == ("duty", "operator", Party.SUPERVISOR, "U1")
-    assert first.entry() == HistoryEntry("dispatch", Status.REGISTERED, Status.DISPATCHED, "duty", "operator", "理由")
+    assert (first.action, first.from_status, first.to_status, first.note) == (
+        "dispatch", Status.REGISTERED, Status.DISPATCHED, "理由")
 
 
 def test_first_return_is_routine_second_needs_final_arbitration():
