@@ -1,0 +1,144 @@
+"""Bringing the platform up: services, migrations, topics, the envelope schema, the demo."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from config import Settings
+from yunguan.cli.common import say
+
+
+def cmd_up(settings: Settings, args) -> int:
+    from store.db import make_engine
+    from store.migrate import upgrade
+    from store.roles import app_url
+    from streams.topics import Topics, create_topics
+    from yunguan.services import ensure_app_login, ensure_broker, ensure_postgres
+
+    ensure_postgres(settings.database_url, say)
+    if not args.no_broker:
+        ensure_broker(settings.kafka_bootstrap, settings.state_path, say)
+        created = create_topics(settings.kafka_bootstrap, Topics(settings.topic_prefix), settings.topic_partitions)
+        say(f"Kafka: topics ready ({len(created)} created, {settings.topic_partitions} partitions each)")
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    say("database: migrations applied (head)")
+    ensure_app_login(settings.database_url, app_url(settings.database_url, settings.app_database_url), say)
+    say("up: ready")
+    return 0
+
+
+def cmd_down(settings: Settings, args) -> int:
+    from yunguan.services import stop_broker
+
+    stop_broker(settings.state_path, say)
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, args) -> int:
+    from store.db import make_engine
+    from store.migrate import current_revision, upgrade
+    from store.roles import app_url
+    from yunguan.services import ensure_app_login
+
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        say(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    ensure_app_login(settings.database_url, app_url(settings.database_url, settings.app_database_url), say)
+    return 0
+
+
+def cmd_topics_create(settings: Settings, args) -> int:
+    from streams.topics import Topics, create_topics
+
+    topics = Topics(settings.topic_prefix)
+    created = create_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
+    say(f"topics: {', '.join(topics.all)} ready ({len(created)} created)")
+    return 0
+
+
+def cmd_schema(settings: Settings, args) -> int:
+    from application.envelope import json_schema
+
+    text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_demo(settings: Settings, args) -> int:
+    import secrets
+
+    from store.db import make_engine
+    from yunguan.demo import load_demo_data
+
+    # Loading data needs only the database: --data-only never starts a broker it would leave running.
+    cmd_up(settings, argparse.Namespace(no_broker=args.data_only))
+    engine = make_engine(settings.database_url)
+    try:
+        accounts = load_demo_data(engine, say)
+    finally:
+        engine.dispose()
+    if args.data_only:
+        _print_accounts(accounts, None)
+        return 0
+    env = dict(os.environ)
+    env.setdefault("YUNGUAN_SECRET_KEY", settings.secret_key if os.environ.get("YUNGUAN_SECRET_KEY") else secrets.token_hex(32))
+    exe = [sys.executable, "-m", "yunguan.cli"]
+    host = args.host or settings.web_host
+    port = args.port or settings.web_port
+    children = [
+        subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen([*exe, "worker"], env=env),
+        subprocess.Popen([*exe, "simulate", "--rate", str(args.rate), "--duration", "0"], env=env),
+    ]
+    url = f"http://{host}:{port}/console"
+    _print_accounts(accounts, url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            if any(c.poll() is not None for c in children):
+                say("demo: a process exited; stopping the others")
+                break
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    for c in children:
+        if c.poll() is None:
+            c.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for c in children:
+        try:
+            c.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            c.kill()
+    say("demo: stopped (the broker keeps running; `yunguan down` stops it)")
+    return 0
+
+
+def _print_accounts(accounts, url) -> None:
+    if url:
+        say(f"\n  console: {url}")
+    say(f"  demo accounts (password for all: {accounts[0][1]}):")
+    for username, _, what in accounts:
+        say(f"    {username:<10} {what}")
+    say("")
+
+
+# ---------------------------------------------------------------- parser
