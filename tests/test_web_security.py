@@ -103,6 +103,11 @@ def test_cookie_authenticated_api_writes_need_the_csrf_token_or_our_origin(serve
     r = browser.post(f"{base}/api/v1/reports", json=report, headers={"Origin": base}, timeout=10)
     assert r.status_code == 202, r.text
     assert _accepted(engine, report["report_id"])
+    # That report is about the same spot: it merges into the ticket (a new version) once the worker has it.
+    wait_for(lambda: browser.get(f"{base}/api/v1/reports/hotline/{report['report_id']}", timeout=5).json()
+             .get("ticket_no") == no, what="the accepted report to merge into the ticket")
+    version = browser.get(f"{base}/api/v1/tickets/{no}", timeout=10).json()["version"]
+    action = {**action, "version": version}
     token = _csrf(browser.get(f"{base}/console", timeout=10).text)
     r = browser.post(f"{base}/api/v1/tickets/{no}/actions", json=action, headers={"X-CSRFToken": token}, timeout=10)
     assert r.status_code == 200 and r.json()["version"] == version + 1, r.text

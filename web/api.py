@@ -20,7 +20,6 @@ from gis.crs import Crs, OutsideChina, to_wgs84
 from store import logins, queries
 from store.queries import TicketScope
 from store.users import User
-from streams.topics import broker_address, port_answers
 from web import hygiene, security, uploads
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
 from web.errors import ApiError
@@ -433,49 +432,3 @@ def categories():
 def units():
     with _deps().engine.connect() as conn:
         return jsonify(queries.units(conn))
-
-
-health = Blueprint("health", __name__)
-
-
-@health.get("/healthz")
-def healthz():
-    return jsonify({"status": "ok"})
-
-
-@health.get("/readyz")
-def readyz():
-    deps = _deps()
-    checks = {}
-    try:
-        with deps.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready; the message says which
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    host, port = broker_address(deps.settings.kafka_bootstrap)
-    if not port_answers(host, port, timeout=1.0):
-        checks["broker"] = f"unavailable at {host}:{port}"
-    elif deps.publisher.failing:  # a paused broker still accepts connections; its silence is what counts
-        checks["broker"] = f"not acknowledging at {host}:{port} (the last report could not be queued)"
-    else:
-        checks["broker"] = "ok"
-    if checks["database"] == "ok":  # intake: are the workers making progress (streams.status)
-        from streams.status import worker_problems
-
-        try:
-            _, problems = worker_problems(deps.engine, deps.settings, deps.clock())
-            checks["intake"] = "ok" if not problems else "; ".join(problems)
-        except Exception as exc:  # noqa: BLE001 - e.g. the database went away between the two checks
-            checks["intake"] = f"unknown: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
-
-
-@health.get("/metrics")
-def metrics():
-    """For Prometheus with the configured scrape token, or an admin (decision 0011; contract extension)."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    security.check_scraper(_deps().settings)
-    return generate_latest(), 200, {"Content-Type": CONTENT_TYPE_LATEST}

@@ -7,7 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
-from web import api, errors, hygiene, pages, security, sockets
+from web import api, errors, health, hygiene, pages, security, sockets
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{tiles}; "
@@ -54,7 +54,7 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=deps.settings.trusted_proxies, x_proto=1)
     app.register_blueprint(api.bp)
-    app.register_blueprint(api.health)
+    app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     limiter = Limiter(
         get_remote_address, app=app, storage_uri=deps.settings.rate_limit_storage, default_limits=[],
