@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from store.audit import write_checkpoint
 from store.locks import GROUP_RECOVERY_LOCK
 from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
+from streams.failures import Breaker, BreakerOpen, failure_reason, is_transient
 from streams.groups import recover_group
 from streams.metrics import (
     GROUP_RECOVERIES,
@@ -36,43 +36,13 @@ from streams.metrics import (
     WORKER_FAILURES,
     WORKER_MESSAGES,
 )
-from streams.outbox import Send, relay_all
+from streams.outbox import Send
 from streams.progress import Progress
 from streams.rdkafka import IntakeConsumer, Record, UnknownTopic
+from streams.relay import Relay, WorkerStats
 from streams.topics import Topics
 
 log = logging.getLogger(__name__)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A failure of the surroundings, not of the input: the database or the broker away or busy (connection
-    lost, lock or statement timeout, serialization failure, deadlock), or a race with another worker. The
-    worker backs off and replays these; anything else is blamed on the batch's messages."""
-    from confluent_kafka import KafkaException
-    from sqlalchemy.exc import DBAPIError, OperationalError
-    from sqlalchemy.exc import InterfaceError as SAInterfaceError
-
-    from application.ingest import ConcurrentIntake
-    from streams.producer import BrokerUnavailable
-
-    if isinstance(exc, OperationalError | SAInterfaceError | ConcurrentIntake | BrokerUnavailable | KafkaException
-                  | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
-    # 08 connection, 40 rollback (serialization, deadlock), 53 resources, 55 lock not available, 57 operator
-    # intervention (cancel, shutdown), 58 system error.
-    return sqlstate[:2] in ("08", "40", "53", "55", "57", "58")
-
-
-def failure_reason(exc: BaseException) -> str:
-    """The database's own words when it refused (SQLSTATE and primary message), else the exception."""
-    orig = getattr(exc, "orig", None)
-    diag = getattr(orig, "diag", None)
-    if diag is not None and getattr(diag, "message_primary", None):
-        return f"the database refused it: {diag.message_primary} (SQLSTATE {orig.sqlstate})"
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
 
 
 class MissingTopic(RuntimeError):
@@ -81,10 +51,6 @@ class MissingTopic(RuntimeError):
 
 class DurabilityOff(RuntimeError):
     """synchronous_commit is off: a committed offset could outlive a lost transaction."""
-
-
-class BreakerOpen(RuntimeError):
-    """Nearly every message looked invalid: the code (or a producer) is broken, not the input."""
 
 
 def check_durability(engine: Engine) -> None:
@@ -96,37 +62,6 @@ def check_durability(engine: Engine) -> None:
             "durable database commits, so it refuses to run. Set synchronous_commit = on "
             "(ALTER ROLE ... SET synchronous_commit = on, or in postgresql.conf)."
         )
-
-
-@dataclass
-class Breaker:
-    """Trips when at least `threshold` of the last `window` messages were dead-lettered."""
-
-    window: int
-    threshold: float
-    _recent: deque = field(default_factory=deque)
-
-    def record(self, valid: int, invalid: int) -> None:
-        self._recent.extend([False] * valid + [True] * invalid)
-        while len(self._recent) > self.window:
-            self._recent.popleft()
-        if len(self._recent) >= self.window:
-            share = sum(self._recent) / len(self._recent)
-            if share >= self.threshold:
-                raise BreakerOpen(
-                    f"{share:.0%} of the last {len(self._recent)} messages were invalid; stopping before "
-                    "dead-lettering everything. Check the producers and the envelope schema, then restart."
-                )
-
-
-@dataclass
-class WorkerStats:
-    messages: int = 0
-    batches: int = 0
-    tickets: int = 0
-    dead_letters: int = 0
-    poisoned: int = 0  # of the dead letters: valid envelopes the database refused
-    events_relayed: int = 0
 
 
 def make_consumer(settings: Settings, topics: Topics, progress: Progress | None = None) -> IntakeConsumer:
@@ -377,62 +312,6 @@ class Worker:
                 return
             GROUP_RECOVERIES.inc()
             p.changed_mono = time.monotonic()  # give the new group time to form before judging again
-
-
-@dataclass
-class Relay:
-    """Publishes the outbox on a thread of its own, woken after each committed batch (and every `idle_s`, for
-    events the web and the deadline pass write). Inline, the relay kept the batch loop waiting for broker
-    acknowledgements; on its own thread it runs while the loop waits for the database and the broker, and
-    a batch's events leave as soon as its transaction commits. A failure (broker away) is handed to the
-    loop, which replays as for any transient failure; unsent rows simply stay in the outbox."""
-
-    engine: Engine
-    send: Send
-    stats: WorkerStats
-    idle_s: float = 0.2
-    _wake: threading.Event = field(default_factory=threading.Event)
-    _done: threading.Event = field(default_factory=threading.Event)
-    _failure: BaseException | None = None
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def check(self) -> None:
-        """Raise the relay's failure in the loop's thread (then the loop backs off and starts again)."""
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
-
-    def stop(self, quiet: bool = False) -> None:
-        """Publish what is committed, then end the thread; a failure surfaces as in `check` (or is only
-        logged, when the loop is already stopping for a reason of its own)."""
-        self._done.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        if quiet and self._failure is not None:
-            log.warning("outbox relay stopped: %s (unsent events stay in the outbox)", self._failure)
-            self._failure = None
-        self.check()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.idle_s)
-            self._wake.clear()
-            done = self._done.is_set()
-            try:
-                self.stats.events_relayed += relay_all(self.engine, self.send)
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop's thread
-                self._failure = exc
-                return
-            if done:
-                return
 
 
 def run_until_signalled(worker: Worker, max_backoff_s: float = 60.0) -> None:

@@ -11,8 +11,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import create_engine, text
 
+from streams.failures import Breaker, BreakerOpen
 from streams.topics import stable_members
-from streams.worker import Breaker, BreakerOpen, DurabilityOff, MissingTopic, check_durability
+from streams.worker import DurabilityOff, MissingTopic, check_durability
 from tests.helpers import wait_for, worker_env
 
 pytestmark = pytest.mark.integration
