@@ -53,6 +53,40 @@ class Actor:
 SYSTEM = Actor("system", Role.SYSTEM)
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which tickets an account may see — the one statement of the rule; the API's queries, the console's
+    Socket.IO rooms and the domain's parties (`party_of`) all follow it. Command-centre roles, the hotline and
+    the system see every ticket; a department the tickets its unit leads or assists; a grid worker those of its
+    cell; anyone else none."""
+
+    everything: bool = False
+    unit: str | None = None
+    grid: str | None = None
+
+    def covers(self, lead: str | None, assists: Collection[str], grid: str | None) -> bool:
+        return self.everything or (self.unit is not None and (self.unit == lead or self.unit in assists)) or \
+            (self.grid is not None and self.grid == grid)
+
+    def rooms(self) -> list[str]:
+        """The Socket.IO rooms of an account with this scope (web.sockets sends each event to the rooms of the
+        tickets it concerns: `all`, `unit:<lead or assist>`, `grid:<cell>`)."""
+        if self.everything:
+            return ["all"]
+        return [*([f"unit:{self.unit}"] if self.unit else []), *([f"grid:{self.grid}"] if self.grid else [])]
+
+
+def scope_of(role: Role | str, unit: str | None = None, grid: str | None = None) -> Scope:
+    role = Role(role)
+    if role in (Role.ADMIN, Role.OPERATOR, Role.HOTLINE, Role.SYSTEM):
+        return Scope(everything=True)
+    if role is Role.DEPARTMENT:
+        return Scope(unit=unit)
+    if role is Role.GRID:
+        return Scope(grid=grid)
+    return Scope()
+
+
 def party_of(actor: Actor, lead: str | None, assists: Collection[str], grid: str | None) -> Party | None:
     """The actor's party on a ticket with this lead unit, these assisting units and this grid cell;
     None when the ticket is out of the actor's scope (a department not involved, a grid worker of another
@@ -66,12 +100,11 @@ def party_of(actor: Actor, lead: str | None, assists: Collection[str], grid: str
             return Party.HOTLINE
         case Role.SYSTEM:
             return Party.SYSTEM
+    if not scope_of(actor.role, actor.unit, actor.grid).covers(lead, assists, grid):
+        return None  # out of scope
+    match actor.role:
         case Role.DEPARTMENT:
-            if actor.unit is not None and actor.unit == lead:
-                return Party.LEAD
-            if actor.unit is not None and actor.unit in assists:
-                return Party.ASSIST
-            return None
+            return Party.LEAD if actor.unit == lead else Party.ASSIST
         case Role.GRID:
-            return Party.GRID if actor.grid is not None and actor.grid == grid else None
+            return Party.GRID
     return None

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from dispatch.actors import Scope
 from dispatch.taxonomy import level_of
 from store.areas import valid_on
 
@@ -59,30 +59,22 @@ def _ticket_dict(row) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class TicketScope:
-    """What a role may see: everything, one unit's assignments, or one grid cell's tickets."""
-
-    unit_code: str | None = None
-    grid_code: str | None = None
-    everything: bool = False
-
-
-def _scope_sql(scope: TicketScope, params: dict) -> str:
+def _scope_sql(scope: Scope, params: dict) -> str:
+    """dispatch.actors.Scope.covers as SQL: the lead unit or an assisting one, or the grid cell."""
     if scope.everything:
         return "TRUE"
     clauses = []
-    if scope.unit_code:
+    if scope.unit:
         clauses.append("(t.assignee_code = :scope_unit OR :scope_unit = ANY(t.assist_codes))")
-        params["scope_unit"] = scope.unit_code
-    if scope.grid_code:
+        params["scope_unit"] = scope.unit
+    if scope.grid:
         clauses.append("t.grid_code = :scope_grid")
-        params["scope_grid"] = scope.grid_code
+        params["scope_grid"] = scope.grid
     return "(" + " OR ".join(clauses) + ")" if clauses else "FALSE"
 
 
 def list_tickets(
-    conn: Connection, scope: TicketScope, *, status: str | None = None, unit: str | None = None,
+    conn: Connection, scope: Scope, *, status: str | None = None, unit: str | None = None,
     district: str | None = None, since: datetime | None = None, limit: int = 50, cursor: int | None = None,
     deadline_state: str | None = None, border_check: bool | None = None,
 ) -> tuple[list[dict], int | None]:
@@ -117,7 +109,7 @@ def list_tickets(
     return [_ticket_dict(r) for r in rows[:limit]], next_cursor
 
 
-def get_ticket(conn: Connection, ticket_no: str, scope: TicketScope) -> dict | None:
+def get_ticket(conn: Connection, ticket_no: str, scope: Scope) -> dict | None:
     params: dict[str, Any] = {"no": ticket_no}
     row = conn.execute(
         text(_TICKET_SELECT + " WHERE t.ticket_no = :no AND " + _scope_sql(scope, params)), params

@@ -150,21 +150,20 @@ def test_a_gas_alarm_at_1816_on_a_working_day_is_due_the_same_evening(clean_db, 
 
 def test_priority_is_in_the_ticket_and_in_events_after_a_change(clean_db, base_settings):
     from application.act import act
-    from dispatch.actors import Actor
+    from dispatch.actors import Actor, Scope
     from dispatch.lifecycle import Command
     from store import queries
-    from store.queries import TicketScope
 
     at = datetime(2026, 11, 23, 18, 16, tzinfo=CST)
     [no] = _ingest(clean_db, base_settings, [envelope("hotline", None, "unsure", description="闻到燃气味")], at)
     with clean_db.connect() as conn:
-        assert queries.get_ticket(conn, no, TicketScope(everything=True))["priority"] == "normal"
+        assert queries.get_ticket(conn, no, Scope(everything=True))["priority"] == "normal"
     _, loop = _contexts(clean_db, base_settings)
     duty = Actor("duty", "operator", supervisor=True)
     state = act(clean_db, no, Command("register", 1, category="020403"), duty, at + timedelta(minutes=5), loop)
     assert state is not None
     with clean_db.connect() as conn:
-        ticket = queries.get_ticket(conn, no, TicketScope(everything=True))
+        ticket = queries.get_ticket(conn, no, Scope(everything=True))
         event = conn.execute(text("SELECT payload FROM outbox WHERE key = :n ORDER BY id DESC LIMIT 1"),
                              {"n": no}).scalar_one()
     assert ticket["priority"] == "urgent" and event["priority"] == "urgent" and event["event"] == "register"

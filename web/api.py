@@ -12,13 +12,13 @@ from application import accept, act, evaluate
 from application.envelope import MAX_ENVELOPE_BYTES
 from application.routing import decide_route
 from application.split import SplitRefused, split_out
-from dispatch.actors import Actor
+from dispatch.actors import Actor, Scope
+from dispatch.actors import scope_of as visible_to
 from dispatch.lifecycle import Command
 from dispatch.vocabulary import CHANNEL_PUBLISHERS, is_subclass_code
 from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
 from store import logins, queries
-from store.queries import TicketScope
 from store.users import User
 from web import hygiene, security, uploads
 from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
@@ -43,14 +43,8 @@ def _json_body() -> dict:
     return data
 
 
-def scope_of(user: User) -> TicketScope:
-    if user.role in ("admin", "operator", "hotline"):
-        return TicketScope(everything=True)
-    if user.role == "department":
-        return TicketScope(unit_code=user.unit_code)
-    if user.role == "grid":
-        return TicketScope(grid_code=user.grid_code)
-    return TicketScope()
+def scope_of(user: User) -> Scope:
+    return visible_to(user.role, user.unit_code, user.grid_code)
 
 
 @bp.post("/auth/token")

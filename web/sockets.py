@@ -14,7 +14,7 @@ from flask import current_app, request
 from flask_socketio import SocketIO, join_room
 from kafka import KafkaConsumer, TopicPartition
 
-from dispatch.vocabulary import CITY_WIDE_ROLES
+from dispatch.actors import scope_of
 from store.users import User
 from web.auth import user_from_token
 from web.security import socket_origin_refusal
@@ -25,13 +25,8 @@ NAMESPACE = "/console"
 
 
 def rooms_for_user(user: User) -> list[str]:
-    if user.role in CITY_WIDE_ROLES:
-        return ["all"]
-    if user.role == "department" and user.unit_code:
-        return [f"unit:{user.unit_code}"]
-    if user.role == "grid" and user.grid_code:
-        return [f"grid:{user.grid_code}"]
-    return []
+    """The account's rooms, from the one visibility rule (dispatch.actors.Scope)."""
+    return scope_of(user.role, user.unit_code, user.grid_code).rooms()
 
 
 def rooms_for_event(event: dict) -> list[str]:
