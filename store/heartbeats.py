@@ -51,9 +51,13 @@ def record(conn: Connection, beat: Beat) -> None:
     conn.execute(_UPSERT, beat.__dict__)
 
 
+def prune(conn: Connection, now: datetime, keep: timedelta = timedelta(days=7)) -> None:
+    """Forget workers that last beat longer than `keep` ago (each worker does this once, when it starts)."""
+    conn.execute(text("DELETE FROM worker_heartbeats WHERE beat_at < :cutoff"), {"cutoff": now - keep})
+
+
 def recent(conn: Connection, group: str, now: datetime, within: timedelta = timedelta(hours=1)) -> list[Beat]:
-    """The group's workers that beat within `within`, newest first (older rows are history, pruned here)."""
-    conn.execute(text("DELETE FROM worker_heartbeats WHERE beat_at < :cutoff"), {"cutoff": now - timedelta(days=7)})
+    """The group's workers that beat within `within`, newest first."""
     rows = conn.execute(text(f"SELECT {_COLUMNS} FROM worker_heartbeats WHERE group_id = :g AND beat_at >= :since "
                              "ORDER BY beat_at DESC"), {"g": group, "since": now - within}).all()
     return [Beat(*row) for row in rows]

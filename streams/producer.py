@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
 from kafka import KafkaProducer
@@ -75,8 +77,6 @@ class ReportPublisher:
     client therefore recovers by itself when the broker returns. Reports carry the header HTTP_INTAKE_HEADER."""
 
     def __init__(self, bootstrap: str, topic_of, retry_after_s: float, timeout_s: float = 5.0) -> None:
-        import threading
-
         self._bootstrap = bootstrap
         self._topic_of = topic_of
         self._retry_after_s = retry_after_s
@@ -92,8 +92,6 @@ class ReportPublisher:
         return self.failures > 0
 
     def retry_after(self) -> float:
-        import time
-
         return max(0.0, self._down_until - time.monotonic())
 
     def publish(self, channel: str, report_id: str, value: dict) -> None:
@@ -112,9 +110,6 @@ class ReportPublisher:
             return self._producer
 
     def _failed(self) -> None:
-        import threading
-        import time
-
         with self._lock:
             producer, self._producer = self._producer, None
             self.failures += 1

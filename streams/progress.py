@@ -45,6 +45,7 @@ class Progress:
     stuck_reason: str | None = None
     stuck_since: datetime | None = None
     _next_beat: float = 0.0
+    _pruned: bool = False
 
     # -- fed by the worker loop -------------------------------------------------------------------------
     def on_assign(self, pairs: list[tuple[str, int]]) -> None:
@@ -83,12 +84,13 @@ class Progress:
             return f"lag {lag} with no commit for {int(since_commit)} s"
         return None
 
-    def beat(self, consumer, stats, force: bool = False, state: str | None = None) -> None:
-        """Every `heartbeat_s`: measure, judge, log transitions, write the row. Never raises: a heartbeat that
-        cannot be written (database away) is logged; the missing row itself then tells the operator."""
+    def beat(self, consumer, stats, force: bool = False, state: str | None = None) -> bool:
+        """Every `heartbeat_s`: measure, judge, log transitions, write the row; True when it did. Never raises:
+        a heartbeat that cannot be written (database away) is logged; the missing row itself then tells the
+        operator."""
         now_mono = time.monotonic()
         if not force and now_mono < self._next_beat:
-            return
+            return False
         self._next_beat = now_mono + self.heartbeat_s
         try:
             self.partitions = consumer.lag(sorted(self.assigned)) if consumer is not None else []
@@ -119,9 +121,13 @@ class Progress:
             messages=stats.messages, dead_letters=stats.dead_letters)
         try:
             with self.engine.begin() as conn:
+                if not self._pruned:
+                    heartbeats.prune(conn, now)
                 heartbeats.record(conn, beat)
+            self._pruned = True
         except SQLAlchemyError as exc:
             log.warning("could not write the heartbeat: %s", str(exc).splitlines()[0])
+        return True
 
     def stuck_for(self) -> timedelta:
         return datetime.now(UTC) - self.stuck_since if self.stuck_since else timedelta(0)

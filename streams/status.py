@@ -51,7 +51,7 @@ def intake_status(engine: Engine, settings: Settings, now: datetime, timeout_s: 
                        "pid": b.pid, "beat_at": b.beat_at.isoformat(),
                        "partitions": [f"{p['topic']}[{p['partition']}]" for p in b.partitions], "lag": b.lag,
                        "committed_at": b.committed_at.isoformat() if b.committed_at else None,
-                       "messages": b.messages, "ends": b.partitions if b.state != "stopped" else []} for b in beats]
+                       "messages": b.messages} for b in beats]
     with engine.connect() as conn:
         status.reconcile_gaps = len(intake_log.missing_tickets(
             conn, now, timedelta(seconds=settings.reconcile_grace_s), limit=10_000))
@@ -63,7 +63,11 @@ def intake_status(engine: Engine, settings: Settings, now: datetime, timeout_s: 
         status.problems = [f"the broker at {host}:{port} does not answer", *problems]
         return status
     try:
-        _broker_side(status, settings, topics, timeout_s)
+        # The workers' own view of each partition's end (from fetch responses) where they have one: Tansu's
+        # ListOffsets answers the last record batch's base offset + 1, short of the end.
+        fetched = {(p["topic"], p["partition"]): p["end"] or 0
+                   for b in beats if b.state != "stopped" for p in b.partitions}
+        _broker_side(status, settings, topics, timeout_s, fetched)
     except Exception as exc:  # noqa: BLE001 - a broker that answers TCP but not Kafka requests (paused)
         problems.insert(0, f"the broker at {host}:{port} does not answer Kafka requests: {exc}")
     missing = [t for t in topics.intake if t not in status.topics]
@@ -73,7 +77,8 @@ def intake_status(engine: Engine, settings: Settings, now: datetime, timeout_s: 
     return status
 
 
-def _broker_side(status: IntakeStatus, settings: Settings, topics: Topics, timeout_s: float) -> None:
+def _broker_side(status: IntakeStatus, settings: Settings, topics: Topics, timeout_s: float,
+                 fetched: dict[tuple[str, int], int]) -> None:
     from kafka import KafkaConsumer, TopicPartition
 
     from streams.groups import committed_offsets
@@ -92,9 +97,6 @@ def _broker_side(status: IntakeStatus, settings: Settings, topics: Topics, timeo
     finally:
         consumer.close()
     committed = committed_offsets(settings.kafka_bootstrap, settings.worker_group)
-    # The workers' own view of each partition's end (from fetch responses) where they have one: Tansu's
-    # ListOffsets answers the last record batch's base offset + 1, short of the end.
-    fetched = {(p["topic"], p["partition"]): p["end"] or 0 for w in status.workers for p in w.get("ends", [])}
     for tp in sorted(tps):
         done = committed.get((tp.topic, tp.partition))
         end = max(ends.get(tp, 0), fetched.get((tp.topic, tp.partition), 0), done or 0)

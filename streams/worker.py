@@ -259,8 +259,8 @@ class Worker:
                 self.escalate_if_due()
                 self.checkpoint_if_due()
                 relay.check()
-                progress.beat(consumer, self.stats)
-                self.recover_group_if_wedged()
+                if progress.beat(consumer, self.stats):
+                    self.recover_group_if_wedged()
         except BaseException:
             failed = True
             raise
@@ -287,7 +287,7 @@ class Worker:
     def recover_group_if_wedged(self) -> None:
         """When this worker has had no partition for `stuck_after_s` and neither has any other live worker of
         the group, one of them (advisory lock) recovers the group (streams.groups), at most once per
-        `stuck_after_s` x 2."""
+        `stuck_after_s` x 2. Judged once per heartbeat."""
         p = self.progress
         if not self.settings.group_recovery or p.assigned or not p.stuck_reason:
             return

@@ -47,3 +47,18 @@ def worker_env(settings, **extra) -> dict:
         **{f"YUNGUAN_{k.upper()}": str(v) for k, v in extra.items()},
     })
     return env
+
+
+def publish_envelopes(bootstrap: str, topics, envelopes: list[dict]) -> None:
+    """Put report envelopes on their channel's topic and wait for the broker's acknowledgement of each."""
+    import json
+
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    futures = [producer.send(topics.report(e["channel"]), key=e["report_id"].encode(), value=json.dumps(e).encode())
+               for e in envelopes]
+    producer.flush()
+    for f in futures:
+        f.get(10)
+    producer.close()

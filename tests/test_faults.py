@@ -19,12 +19,11 @@ from pathlib import Path
 import pytest
 import requests
 from confluent_kafka import Consumer
-from kafka import KafkaProducer
 from sqlalchemy import text
 
 from streams.groups import committed_offsets
 from streams.topics import Topics, create_topics
-from tests.helpers import free_port, wait_for, worker_env
+from tests.helpers import free_port, publish_envelopes, wait_for, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -66,14 +65,7 @@ def _envelope(i: int, channel: str = "grid", prefix: str = "f") -> dict:
 
 
 def _publish(settings, envelopes: list[dict]) -> None:
-    topics = Topics(settings.topic_prefix)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
-    futures = [producer.send(topics.report(e["channel"]), key=e["report_id"].encode(), value=json.dumps(e).encode())
-               for e in envelopes]
-    producer.flush()
-    for f in futures:
-        f.get(10)
-    producer.close()
+    publish_envelopes(settings.kafka_bootstrap, Topics(settings.topic_prefix), envelopes)
 
 
 def _count(engine, sql: str, **params) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from streams.failures import Breaker, BreakerOpen
 from streams.topics import stable_members
 from streams.worker import DurabilityOff, MissingTopic, check_durability
-from tests.helpers import wait_for, worker_env
+from tests.helpers import publish_envelopes, wait_for, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +32,7 @@ def _start_worker(settings, log_path, **extra):
 
 
 def _publish(settings, topics, envelopes: list[dict]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
-    futures = [producer.send(topics.report(e["channel"]), key=e["report_id"].encode(), value=json.dumps(e).encode())
-               for e in envelopes]
-    producer.flush()
-    for f in futures:
-        f.get(10)
-    producer.close()
+    publish_envelopes(settings.kafka_bootstrap, topics, envelopes)
 
 
 def _envelope(i: int, channel: str = "grid") -> dict:
