@@ -50,6 +50,16 @@ STAFF_ROLES: tuple[str, ...] = ACCOUNT_ROLES
 # Roles that see every ticket: the command centre's console, Socket.IO room `all`, scope "everything".
 CITY_WIDE_ROLES: tuple[str, ...] = tuple(str(r) for r in (Role.ADMIN, Role.OPERATOR, Role.HOTLINE))
 
+# Each account role's own page: where a login lands, and where a page of another role sends it instead of a
+# bare "forbidden" (web/pages.py). A role opens its own page only; /report and /track are everyone's.
+HOME_PAGE: Mapping[str, str] = MappingProxyType({
+    Role.ADMIN: "/console",
+    Role.OPERATOR: "/console",
+    Role.HOTLINE: "/console",
+    Role.DEPARTMENT: "/unit",
+    Role.GRID: "/grid",
+})
+
 ROLE_LABELS: Mapping[str, Label] = MappingProxyType({
     Role.ADMIN: Label("管理员", "Administrator"),
     Role.OPERATOR: Label("指挥中心", "Command centre"),
@@ -151,7 +161,7 @@ DEADLINE_LABELS: Mapping[str, Label] = MappingProxyType({
 
 __all__ = [
     "ACCOUNT_ROLES", "ACTION_LABELS", "CHANNELS", "CHANNEL_LABELS", "CHANNEL_PUBLISHERS", "CITY_WIDE_ROLES",
-    "DEADLINE_LABELS", "FINAL_STATUSES", "HISTORY_ONLY_ACTIONS", "LEVEL_DIGITS", "OPEN_STATUSES",
+    "DEADLINE_LABELS", "FINAL_STATUSES", "HISTORY_ONLY_ACTIONS", "HOME_PAGE", "LEVEL_DIGITS", "OPEN_STATUSES",
     "OPEN_STATUS_LIST", "PARTY_LABELS", "ROLE_LABELS", "STAFF_ROLES", "STATUS_LABELS", "SUBCLASS_DIGITS",
     "UNIT_QUEUE_STATUSES", "WITH_UNIT_STATUSES", "document", "is_subclass_code",
 ]
@@ -173,7 +183,8 @@ def document() -> dict:
     return {
         "schema": SCHEMA,
         "roles": [{"code": str(r), **ROLE_LABELS[r].as_json(), "account": str(r) in ACCOUNT_ROLES,
-                   "staff": str(r) in STAFF_ROLES, "city_wide": str(r) in CITY_WIDE_ROLES} for r in Role],
+                   "staff": str(r) in STAFF_ROLES, "city_wide": str(r) in CITY_WIDE_ROLES,
+                   "home": HOME_PAGE.get(r)} for r in Role],
         "parties": [{"code": str(p), **PARTY_LABELS[p].as_json()} for p in Party],
         "channels": [{"code": c, **CHANNEL_LABELS[c].as_json(),
                       "publishers": None if CHANNEL_PUBLISHERS[c] is None else list(CHANNEL_PUBLISHERS[c])}
