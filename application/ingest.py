@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from application.envelope import ReportEnvelope
-from application.opening import prepare_ticket, with_loop
+from application.opening import open_prepared, prepare_ticket
 from application.routing import RoutingContext, decide_routes
+from dispatch.lifecycle import merge
 from dispatch.merge import Candidate, MergeRule, merge_target
 from dispatch.model import Status
 from dispatch.numbers import ticket_number
 from dispatch.taxonomy import Taxonomy
 from gis.crs import to_wgs84
 from gis.geocode import choose
-from store import history
 from store.duties import geocode
 from store.events import publish_events
 from store.intake_log import refused_among
@@ -91,10 +91,7 @@ def ingest(
     batch = []
     memo: dict = {}
     for i in opening:
-        ticket = prepared[i]
-        if loop is not None:
-            ticket = with_loop(numbers[i], ticket, loop, now, memo)
-        batch.append(TicketToWrite(numbers[i], ticket, ()))
+        batch.append(TicketToWrite(numbers[i], open_prepared(numbers[i], prepared[i], loop, now, memo), ()))
     ids = insert_tickets(conn, batch, now, events_topic)
     ticket_of = [ids[numbers[i]] if into is None else
                  (into.existing.id if into.existing is not None else ids[numbers[into.batch_index]])
@@ -178,23 +175,15 @@ def _nearby(candidates, lon: float, lat: float, distance_m: float) -> list[Candi
 
 def write_merges(conn: Connection, merged: list[tuple[int, MergeInto]], fresh: list[Received],
                  ticket_of: list[int], now: datetime, events_topic: str) -> None:
-    """Attach merged reports (written already, pointing at their ticket): the report count, one history entry
-    per report (hash-chained) and one `merged` event per ticket at a new version, so consoles update.
-    Set-based like new tickets."""
+    """Attach merged reports (written already, pointing at their ticket): one domain record per report
+    (`dispatch.lifecycle.merge`), chained and appended with each ticket's report count and new version, and
+    one `merged` event per ticket, so consoles update. Set-based like new tickets."""
     by_ticket: dict[int, list[tuple[int, MergeInto]]] = {}
     for i, into in merged:
         by_ticket.setdefault(ticket_of[i], []).append((i, into))
     current = heads(conn, list(by_ticket))  # merge targets are locked (lock_open) since the plan
-    entries, counts = [], []
-    for tid, items in by_ticket.items():
-        row = current[tid]
-        chained = history.chain(tid, row.ticket_no, row.history_head, [history.Entry(
-            now, "system", "system", "system", "merge", row.status, row.status, into.reason,
-            {"channel": fresh[i].envelope.channel, "report_id": fresh[i].envelope.report_id,
-             "distance_m": round(into.distance_m, 1)}) for i, into in items])
-        entries += chained
-        counts.append({"id": tid, "n": len(items), "head": chained[-1].hash})
-    append_merges(conn, entries, counts, now)
+    records = {tid: [merge(Status(current[tid].status), now, channel=fresh[i].envelope.channel,
+                           report_id=fresh[i].envelope.report_id, distance_m=into.distance_m, reason=into.reason)
+                     for i, into in items] for tid, items in by_ticket.items()}
+    append_merges(conn, records, current, now)
     publish_events(conn, list(by_ticket), "merged", now, "system", events_topic)
-
-

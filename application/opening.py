@@ -1,5 +1,6 @@
-"""A ticket's opening from one report: routed from its location (or a confident gazetteer match of its address),
-then the intake rules of the domain (category set aside, urgency, auto-dispatch) and its first clocks."""
+"""A ticket's opening from one report: routed from its location (or a confident gazetteer match of its address)
+(`prepare_ticket`), then opened by the domain (`open_prepared`: the intake rules — category set aside,
+urgency, auto-dispatch — and `dispatch.lifecycle.open_ticket`) with its first clocks."""
 
 from __future__ import annotations
 
@@ -7,17 +8,15 @@ from dataclasses import replace
 from datetime import datetime
 
 from application.envelope import ReportEnvelope
-from application.routing import NOWHERE, RoutingContext, decide_route
+from application.routing import NOWHERE, RoutingContext, decide_route, explanation
 from dispatch import snapshot
 from dispatch.intake import decide, is_alarm
-from dispatch.lifecycle import Priority, opened
+from dispatch.lifecycle import Priority, open_ticket
 from dispatch.model import Unit
 from gis.crs import to_wgs84
 from gis.geocode import GeocodeDecision
 from store.loop import LoopContext
-from store.tickets import (
-    NewTicket,
-)
+from store.tickets import NewTicket
 
 
 def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext, geocoded: GeocodeDecision | None = None,
@@ -47,21 +46,21 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext, geocoded: Geoc
         lat=lat,
         area=decision["area"],
         assignee=assignee,
-        routing={k: decision.get(k) for k in ("method", "rule", "hits", "distance_m", "border_m", "near_border",
-                                              "zone", "geocode") if k in decision},
-        history=decided.opening.history,
+        routing=explanation(decision),
         priority=decided.priority,
     )
 
 
-def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetime,
-              memo: dict | None = None) -> NewTicket:
-    """The opening loop state (clocks started at once when auto-dispatched) and its first deadline, with the
-    rules that need the taxonomy: a category that is not one of its 小类 is set aside (the ticket opens
-    `pending` without it, the history says why; the report keeps it), and an urgent category makes the
-    ticket urgent, its clocks counting in natural time. Tickets opened together share `now`, so their
-    deadlines depend only on category, status and priority: `memo` computes each once per batch
-    (working-time arithmetic is the costly part)."""
+def open_prepared(ticket_no: str, ticket: NewTicket, loop: LoopContext | None, now: datetime,
+                  memo: dict | None = None) -> NewTicket:
+    """The ticket's opening as the domain decides it (`dispatch.intake.decide`, then
+    `dispatch.lifecycle.open_ticket`): its status, its first state (clocks started at once when auto-dispatched)
+    and the records of its opening history, plus its first deadline. The rules that need the taxonomy apply
+    when `loop` is given: a category that is not one of its 小类 is set aside (the ticket opens `pending`
+    without it, the history says why; the report keeps it), and an urgent category makes the ticket urgent,
+    its clocks counting in natural time. Without `loop` (no taxonomy loaded) no state or deadline is stored.
+    Tickets opened together share `now`, so their decision and deadlines depend only on category, route,
+    status and priority: `memo` computes each once per batch (working-time arithmetic is the costly part)."""
     # prepare_ticket decided without the taxonomy, so the ticket is urgent only if it is a sensor alarm
     method = (ticket.routing or {}).get("method", "manual")
     alarm = ticket.priority is Priority.URGENT
@@ -69,23 +68,23 @@ def with_loop(ticket_no: str, ticket: NewTicket, loop: LoopContext, now: datetim
     rule_key = ("decide", ticket.category, method, unit, alarm)  # `decide` is pure: once per kind per batch
     decided = memo.get(rule_key) if memo is not None else None
     if decided is None:
-        decided = decide(loop.taxonomy, ticket.category, method, ticket.assignee, alarm=alarm)
+        decided = decide(loop.taxonomy if loop else None, ticket.category, method, ticket.assignee, alarm=alarm)
         if memo is not None:
             memo[rule_key] = decided
-    ticket = replace(ticket, category=decided.category, status=decided.opening.status,
-                     history=decided.opening.history, priority=decided.priority)
     grid = (ticket.area.get("grid") or {}).get("code")
-    state = opened(ticket_no, ticket.status, now, category=ticket.category, grid=grid,
-                   assignee=ticket.assignee.code if ticket.assignee else None, priority=ticket.priority,
-                   border_check=bool((ticket.routing or {}).get("near_border")))
-    key = (ticket.category, ticket.status, ticket.priority)
+    opened = open_ticket(ticket_no, decided.opening, now, category=decided.category, grid=grid,
+                         assignee=ticket.assignee.code if ticket.assignee else None, priority=decided.priority,
+                         border_check=bool((ticket.routing or {}).get("near_border")))
+    state = opened.ticket
+    ticket = replace(ticket, category=state.category, status=state.status, priority=state.priority,
+                     records=opened.records, grid_code=grid)
+    if loop is None:
+        return ticket
+    key = (state.category, state.status, state.priority)
     clocks = memo.get(key) if memo is not None else None
     if clocks is None:
         clocks = loop.clocks(state, now)
         if memo is not None:
             memo[key] = clocks
-    return replace(ticket, loop=snapshot.dump(state), grid_code=grid, deadline=clocks.deadline,
+    return replace(ticket, loop=snapshot.dump(state), deadline=clocks.deadline,
                    deadline_state=str(clocks.light) if clocks.light else None)
-
-
-

@@ -88,6 +88,15 @@ def decision_for(ctx: RoutingContext, placement: Placement, lon: float, lat: flo
     }
 
 
+# What a ticket keeps of a routing decision (`tickets.routing`): how and why it was placed, not the areas or
+# the unit, which have columns of their own.
+ROUTING_KEYS = ("method", "rule", "hits", "distance_m", "border_m", "near_border", "zone", "geocode")
+
+
+def explanation(decision: dict) -> dict:
+    return {k: decision.get(k) for k in ROUTING_KEYS if k in decision}
+
+
 NOWHERE = {"area": {lv: None for lv in ("district", "street", "community", "grid")}, "assignee": None,
             "rule": None, "method": "manual", "location": None, "hits": [], "distance_m": None, "border_m": None,
             "near_border": False, "zone": None}

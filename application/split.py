@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from application.envelope import validate_envelope
-from application.opening import prepare_ticket, with_loop
+from application.opening import open_prepared, prepare_ticket
 from application.routing import RoutingContext
 from dispatch.actors import Actor
 from dispatch.lifecycle import Command, apply
@@ -45,6 +45,6 @@ def split_out(conn: Connection, ticket_no: str, report: tuple[str, str], command
     save(conn, loaded, outcome, loop, now)
     day = now.astimezone(ZoneInfo(timezone)).date()
     new_no = ticket_number(ticket_prefix, day, allocate_sequence(conn, day, 1))
-    ticket = with_loop(new_no, prepare_ticket(validate_envelope(chosen.envelope), ctx), loop, now)
+    ticket = open_prepared(new_no, prepare_ticket(validate_envelope(chosen.envelope), ctx), loop, now)
     insert_tickets(conn, [TicketToWrite(new_no, ticket, (chosen.id,))], now, loop.events_topic)
     return new_no

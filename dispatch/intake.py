@@ -16,12 +16,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from dispatch.errors import IntakeRefused
-from dispatch.lifecycle import Priority, TicketState
-from dispatch.model import HistoryEntry, Status, Unit
+from dispatch.lifecycle import Opening, Priority, TicketState
+from dispatch.model import Status, Unit
 from dispatch.taxonomy import Category, Taxonomy
-
-SYSTEM_ACTOR = "system"
-SYSTEM_ROLE = "system"
 
 # Routing methods that are certain enough to dispatch without a person looking (自动分拨).
 AUTO_DISPATCH_METHODS = frozenset({"contains", "boundary"})
@@ -39,12 +36,6 @@ class Report(Protocol):
 
     @property
     def model_extra(self) -> Mapping[str, Any] | None: ...
-
-
-@dataclass(frozen=True)
-class Opening:
-    status: Status
-    history: tuple[HistoryEntry, ...]
 
 
 @dataclass(frozen=True)
@@ -115,24 +106,16 @@ def urgency(category: Category | None, alarm: bool) -> Urgency:
     return Urgency(Priority.NORMAL)
 
 
-def open_ticket(category: str | None, method: str, assignee: Unit | None, *,
-                set_aside: str | None = None, urgent_reason: str | None = None) -> Opening:
+def opening(category: str | None, method: str, assignee: Unit | None, *,
+            set_aside: str | None = None, urgent_reason: str | None = None) -> Opening:
     """A report with a usable category and a certain route is registered and dispatched at once; anything
     else waits for an operator as `pending` (unclassified, category set aside, unroutable or needs review).
-    `set_aside`: why the given category was set aside (`category_problem`; the ticket opens without one)."""
+    `set_aside`: why the given category was set aside (`category_problem`; the ticket opens without one).
+    The notes say why, for the opening's history records (`dispatch.lifecycle.open_ticket` writes them)."""
     urgent = f"; 加急 urgent: {urgent_reason}" if urgent_reason else ""
     if category and not set_aside and assignee is not None and method in AUTO_DISPATCH_METHODS:
-        return Opening(
-            Status.DISPATCHED,
-            (
-                HistoryEntry("register", None, Status.REGISTERED, SYSTEM_ACTOR, SYSTEM_ROLE,
-                             "auto: known category" + urgent),
-                HistoryEntry(
-                    "dispatch", Status.REGISTERED, Status.DISPATCHED, SYSTEM_ACTOR, SYSTEM_ROLE,
-                    f"auto: routed by {method} to {assignee.code}",
-                ),
-            ),
-        )
+        return Opening(Status.DISPATCHED, ("auto: known category" + urgent,
+                                           f"auto: routed by {method} to {assignee.code}"))
     reasons = []
     if set_aside:
         reasons.append(f"{set_aside}; an operator classifies it")
@@ -142,10 +125,7 @@ def open_ticket(category: str | None, method: str, assignee: Unit | None, *,
         reasons.append("no responsible unit found")
     elif method not in AUTO_DISPATCH_METHODS:
         reasons.append(f"routing method {method} needs review")
-    return Opening(
-        Status.PENDING,
-        (HistoryEntry("create", None, Status.PENDING, SYSTEM_ACTOR, SYSTEM_ROLE, "; ".join(reasons) + urgent),),
-    )
+    return Opening(Status.PENDING, ("; ".join(reasons) + urgent,))
 
 
 @dataclass(frozen=True)
@@ -165,8 +145,8 @@ def decide(taxonomy: Taxonomy | None, category: str | None, method: str, assigne
     problem = category_problem(taxonomy, category) if taxonomy is not None else None
     kept = None if problem else category
     urgent = urgency(taxonomy.get(kept) if taxonomy is not None else None, alarm)
-    opening = open_ticket(kept, method, assignee, set_aside=problem, urgent_reason=urgent.reason)
-    return Decision(kept, urgent.priority, opening)
+    opened = opening(kept, method, assignee, set_aside=problem, urgent_reason=urgent.reason)
+    return Decision(kept, urgent.priority, opened)
 
 
 def classified(state: TicketState, category: Category | None) -> TicketState:

@@ -32,13 +32,3 @@ class Unit:
     code: str
     name: str
     level: str
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    action: str
-    from_status: Status | None
-    to_status: Status
-    actor: str
-    role: str
-    note: str | None = None

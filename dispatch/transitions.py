@@ -2,7 +2,7 @@
 
 Read it top to bottom as the loop 立案 → 派遣 → 签收 → 处置 → 核查 → 结案 with its side doors. Rules that
 depend on more than the status (a second return needs arbitration, an arbitration is final, an extension
-needs a request) are guards in `dispatch.lifecycle`; everything a role may ever do is here, so the web
+needs a request) are guards in `dispatch.guards`; everything a role may ever do is here, so the web
 layer, the console's buttons and the tests all read the same rows. docs/decisions/0005 explains the choices.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dispatch.model import OPEN_STATUSES, Status
 
 
 class Action(StrEnum):
-    """Contract §5 actions, plus six extensions marked below (the contract allows additions)."""
+    """Contract §5 actions, plus seven extensions marked below (the contract allows additions)."""
 
     REGISTER = "register"  # 立案
     REJECT = "reject"  # 不予立案
@@ -40,6 +40,15 @@ class Action(StrEnum):
     WARN = "warn"  # 黄灯预警, sent once per clock by the deadline pass
     SPLIT = "split"  # 拆分: an operator takes a wrongly merged report out into a ticket of its own
     CONFIRM_AREA = "confirm_area"  # 属地确认: an operator confirms the area of a ticket routed near a border
+    LOCATE = "locate"  # 定位: the command centre places a ticket on the map (an address-only report); re-routed
+
+
+class HistoryAction(StrEnum):
+    """History lines that no one sends as a command: the worker writes them (`dispatch.lifecycle.open_ticket`
+    and `merge`), so they have no row in the table."""
+
+    CREATE = "create"  # a ticket opened `pending` for an operator
+    MERGE = "merge"  # a report about the same thing attached to an open ticket
 
 
 class Previous:
@@ -109,12 +118,14 @@ def _rows() -> Iterator[Transition]:
     yield row(S.HANDLED, A.VERIFY, S.VERIFIED, VERIFIERS)
     yield row(S.HANDLED, A.FAIL_VERIFY, S.REOPENED, VERIFIERS)
     yield row(S.VERIFIED, A.CLOSE, S.CLOSED, CENTRE)
-    # Comments everywhere, by anyone in scope; splits while the ticket is open.
+    # Comments everywhere, by anyone in scope; splits, area confirmation and placing on the map while it is open
+    # (定位 is the command centre's, the 12345 call-taker's too: an address-only report is theirs to place).
     for source in Status:
         yield row(source, A.COMMENT, None, EVERYONE)
         if source in OPEN_STATUSES:
             yield row(source, A.SPLIT, None, DESK)
             yield row(source, A.CONFIRM_AREA, None, DESK)
+            yield row(source, A.LOCATE, None, DESK | {P.HOTLINE})
 
 
 TRANSITIONS: tuple[Transition, ...] = tuple(_rows())

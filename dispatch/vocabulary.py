@@ -18,7 +18,7 @@ from types import MappingProxyType
 from dispatch.actors import Party, Role
 from dispatch.model import FINAL_STATUSES, OPEN_STATUSES, Status
 from dispatch.taxonomy import LEVEL_DIGITS, SUBCLASS_DIGITS, is_subclass_code
-from dispatch.transitions import PREVIOUS, TRANSITIONS, WITH_UNIT, Action
+from dispatch.transitions import PREVIOUS, TRANSITIONS, WITH_UNIT, Action, HistoryAction
 
 SCHEMA = "vocabulary/1"
 
@@ -122,10 +122,10 @@ STATUS_LABELS: Mapping[str, Label] = MappingProxyType({
 
 # --- Actions -------------------------------------------------------------------------------------------------
 # History lines that are not commands anyone sends: a ticket's opening and a report merged into it.
-HISTORY_ONLY_ACTIONS: tuple[str, ...] = ("create", "merge")
+HISTORY_ONLY_ACTIONS: tuple[str, ...] = tuple(str(a) for a in HistoryAction)
 
 ACTION_LABELS: Mapping[str, Label] = MappingProxyType({
-    "create": Label("创建", "Create", "Created", public=("已受理", "Received")),
+    HistoryAction.CREATE: Label("创建", "Create", "Created", public=("已受理", "Received")),
     Action.PREREGISTER: Label("受理", "Accept", "Accepted", public=("已受理", "Accepted")),
     Action.REGISTER: Label("立案", "Register", "Registered"),
     Action.REJECT: Label("不予立案", "Reject", "Rejected", public=("不予立案", "Not registered")),
@@ -148,8 +148,9 @@ ACTION_LABELS: Mapping[str, Label] = MappingProxyType({
     Action.COMMENT: Label("备注", "Comment", "Commented"),
     Action.WARN: Label("预警", "Warn", "Warning"),
     Action.SPLIT: Label("拆分", "Split", "Split"),
-    "merge": Label("合并", "Merge", "Merged"),
+    HistoryAction.MERGE: Label("合并", "Merge", "Merged"),
     Action.CONFIRM_AREA: Label("确认属地", "Confirm area", "Area confirmed"),
+    Action.LOCATE: Label("定位", "Locate", "Located"),
 })
 
 # The deadline light of a ticket (tickets.deadline_state), set by the deadline pass.

@@ -1,9 +1,9 @@
 """The ticket history: the one place that hashes entries into a ticket's chain and the one that appends them.
 
-Every change of a ticket — its opening, a merged report, an action, the deadline pass — is a history entry
-chained to the one before (dispatch.audit.entry_hash); the ticket row keeps the chain's head. Callers build
-`Entry` values, `chain` hashes a run of them onto a head, `append` writes any number of chains in one
-statement (set-based: the intake worker opens hundreds of tickets per batch).
+Every change of a ticket — its opening, a merged report, an action, the deadline pass — is decided by
+`dispatch.lifecycle` as a `Record`; `entry` turns a record into a row, `chain` hashes a run of rows onto the
+ticket's head (dispatch.audit.entry_hash; the ticket row keeps the head), `append` writes any number of chains
+in one statement (set-based: the intake worker opens hundreds of tickets per batch).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from dispatch.audit import entry_hash
+from dispatch.state import Record
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,15 @@ class Entry:
     to_status: str
     note: str | None
     data: dict | None = None
+
+
+def entry(record: Record) -> Entry:
+    """The row of a domain record: enums as their values, instants in `data` as ISO 8601 (what is hashed is
+    what is stored); no particulars is NULL."""
+    data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.data.items()}
+    return Entry(record.at, record.actor, record.role, str(record.party), str(record.action),
+                 str(record.from_status) if record.from_status else None, str(record.to_status), record.note,
+                 data or None)
 
 
 @dataclass(frozen=True)

@@ -115,20 +115,19 @@ def append_history(conn: Connection, ticket_id: int, ticket_no: str, prev: str |
     return row.hash
 
 
-def save(conn: Connection, loaded: Loaded, outcome: Outcome, ctx: LoopContext, now: datetime) -> None:
+def save(conn: Connection, loaded: Loaded, outcome: Outcome, ctx: LoopContext, now: datetime, *,
+         suggested: str | None = None) -> None:
     """Persist an outcome of `dispatch.lifecycle.apply`: state, history entry and event, or StaleVersion.
     A ticket classified into an urgent 小类 (立案 of a pending report) becomes urgent here, where the
-    taxonomy is known."""
+    taxonomy is known. `suggested`: the unit routing suggests, shown as the assignee while no unit holds the
+    ticket (定位 of a pending ticket)."""
     new, rec = classified(outcome.ticket, ctx.taxonomy.get(outcome.ticket.category)), outcome.record
     clocks = ctx.clocks(new, now)
-    data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(rec.data).items()}
-    [entry] = history.chain(loaded.id, new.ticket_no, loaded.history_head, [history.Entry(
-        rec.at, rec.actor, rec.role, str(rec.party), str(rec.action), str(rec.from_status) if rec.from_status else None,
-        str(rec.to_status), rec.note, data)])
+    [entry] = history.chain(loaded.id, new.ticket_no, loaded.history_head, [history.entry(rec)])
     head = entry.hash
     result = conn.execute(_UPDATE, {
         "status": str(new.status), "version": new.version, "loop": snapshot.dump(new), "category": new.category,
-        "priority": str(new.priority), "assignee": responsible_unit(new), "assists": list(new.assist_units),
+        "priority": str(new.priority), "assignee": responsible_unit(new) or suggested, "assists": list(new.assist_units),
         "deadline": clocks.deadline, "light": str(clocks.light) if clocks.light else None,
         "escalation": new.escalation_level, "now": now, "head": head, "id": loaded.id,
         "closing": new.status is Status.CLOSED,

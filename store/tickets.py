@@ -9,8 +9,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
-from dispatch.lifecycle import Priority
-from dispatch.model import HistoryEntry, Status, Unit
+from dispatch.lifecycle import Priority, Record
+from dispatch.model import Status, Unit
 from store import history
 from store.events import publish_events
 
@@ -39,7 +39,7 @@ class NewTicket:
     area: dict[str, dict | None]
     assignee: Unit | None
     routing: dict[str, Any]
-    history: tuple[HistoryEntry, ...]
+    records: tuple[Record, ...] = ()  # the opening's history (dispatch.lifecycle.open_ticket)
     loop: dict | None = None  # dispatch.snapshot of the opening state
     grid_code: str | None = None
     deadline: datetime | None = None
@@ -142,13 +142,13 @@ class TicketToWrite:
 
 
 def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, events_topic: str) -> dict[str, int]:
-    """Write a batch of new tickets with their history, report links and `created` events in four
-    statements, whatever the batch size: per-row round trips, not the database, limit a worker."""
+    """Write a batch of new tickets with their opening history (the domain's records, hashed here), report links
+    and `created` events in four statements, whatever the batch size: per-row round trips, not the database,
+    limit a worker."""
     if not batch:
         return {}
-    chains = {w.ticket_no: history.chain(None, w.ticket_no, None, [
-        history.Entry(now, h.actor, h.role, h.role, h.action, str(h.from_status) if h.from_status else None,
-                      str(h.to_status), h.note) for h in w.ticket.history]) for w in batch}
+    chains = {w.ticket_no: history.chain(None, w.ticket_no, None, [history.entry(r) for r in w.ticket.records])
+              for w in batch}
     ids = {
         row.ticket_no: row.id
         for row in conn.execute(_INSERT_TICKETS, {"now": now, "rows": [
@@ -244,9 +244,16 @@ def heads(conn: Connection, ids: list[int]) -> dict:
         text("SELECT id, ticket_no, status, history_head FROM tickets WHERE id = ANY(:ids)"), {"ids": ids})}
 
 
-def append_merges(conn: Connection, entries: list, counts: list[dict], now) -> None:
-    """Merged reports: their chained history entries (store.history) and each ticket's report count, version
-    and head, set-based."""
+def append_merges(conn: Connection, merges: dict[int, list[Record]], current: dict, now: datetime) -> None:
+    """Merged reports, by ticket id (locked by `lock_open`; `current`: their `heads`): the records chained onto
+    each ticket's head (store.history), and each ticket's report count, version (one up per batch) and head,
+    set-based."""
+    entries, counts = [], []
+    for tid, records in merges.items():
+        chained = history.chain(tid, current[tid].ticket_no, current[tid].history_head,
+                                [history.entry(r) for r in records])
+        entries += chained
+        counts.append({"id": tid, "n": len(records), "head": chained[-1].hash})
     history.append(conn, entries)
     conn.execute(_MERGE_TICKETS, {"rows": counts, "now": now})
 
@@ -266,3 +273,24 @@ def reports_of(conn: Connection, ticket_id: int) -> list:
 def report_taken_out(conn: Connection, ticket_id: int) -> None:
     """One report fewer on a ticket (拆分: it moves to a ticket of its own)."""
     conn.execute(text("UPDATE tickets SET report_count = report_count - 1 WHERE id = :t"), {"t": ticket_id})
+
+
+def point_of(conn: Connection, ticket_id: int) -> tuple[float, float] | None:
+    """A ticket's point (WGS-84), None when it has none (an address-only report nobody placed yet)."""
+    row = conn.execute(text("SELECT ST_X(location) AS lon, ST_Y(location) AS lat FROM tickets WHERE id = :id "
+                            "AND location IS NOT NULL"), {"id": ticket_id}).first()
+    return None if row is None else (row.lon, row.lat)
+
+
+_RELOCATE = text(
+    "UPDATE tickets SET location = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), district_code = :district, "
+    "area = :area, grid_code = :grid, routing = :routing WHERE id = :id"
+).bindparams(bindparam("area", type_=JSONB), bindparam("routing", type_=JSONB))
+
+
+def relocate(conn: Connection, ticket_id: int, lon: float, lat: float, area: dict, routing: dict) -> None:
+    """定位: the ticket's point, areas and routing explanation as placed (in the action's transaction, before
+    `store.loop.save` builds its event, so the event and its rooms follow the new cell)."""
+    district, grid = area.get("district"), area.get("grid")
+    conn.execute(_RELOCATE, {"lon": lon, "lat": lat, "district": district["code"] if district else None,
+                             "area": area, "grid": grid["code"] if grid else None, "routing": routing, "id": ticket_id})

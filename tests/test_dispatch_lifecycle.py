@@ -19,9 +19,13 @@ from dispatch.lifecycle import (
     AssignmentEnd,
     ClockKind,
     Command,
+    Opening,
+    Position,
     TicketState,
     allowed_actions,
     apply,
+    merge,
+    open_ticket,
     opened,
 )
 from dispatch.model import Status
@@ -97,6 +101,7 @@ def _spec() -> dict[tuple[Status, Action, Party], object]:
         if status not in (Status.CLOSED, Status.REJECTED):
             add(status, Action.SPLIT, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN], "=")
             add(status, Action.CONFIRM_AREA, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN], "=")
+            add(status, Action.LOCATE, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN, Party.HOTLINE], "=")
     return spec
 
 
@@ -200,7 +205,7 @@ def _ticket_for(status: Status, action: Action) -> TicketState:
 
 def _command(action: Action, ticket: TicketState) -> Command:
     return Command(action, ticket.version, note="理由", to_unit="U9", category="020102", minutes=60,
-                   clock=ClockKind.ACKNOWLEDGE)
+                   clock=ClockKind.ACKNOWLEDGE, position=Position(125.44, 43.71, district="D1", grid="G1"))
 
 
 def _in_scope(ticket: TicketState, party: Party, actor: Actor) -> bool:
@@ -279,7 +284,7 @@ def test_role_refusal_names_what_the_actor_may_do():
     with pytest.raises(RoleNotAllowed) as caught:
         apply(ticket, Command("close", ticket.version), OPERATOR, T0)
     assert caught.value.status == 403
-    assert set(caught.value.allowed) == {"comment", "split"}
+    assert set(caught.value.allowed) == {"comment", "split", "locate"}
 
 
 def test_handle_before_acknowledge_is_a_422_naming_the_allowed_actions():
@@ -546,3 +551,94 @@ def test_notes_are_stored_trimmed():
     assert loop.history[-1].note == "市民再次来电催办"
     loop.do(U1, "acknowledge", note="   ")
     assert loop.history[-1].note is None
+
+
+# --- opening, merging, placing on the map: changes of the domain like every other -----------------------
+
+def test_opening_a_dispatched_ticket_is_two_system_records_and_a_running_clock():
+    opened_ = open_ticket("CC9", Opening(Status.DISPATCHED, ("auto: known category", "auto: routed by contains to U1")),
+                          T0, category="020102", grid="G1", assignee="U1", border_check=True)
+    assert opened_.ticket == opened("CC9", Status.DISPATCHED, T0, category="020102", grid="G1", assignee="U1",
+                                    border_check=True)
+    assert [(r.action, r.from_status, r.to_status, r.party, r.actor, r.at) for r in opened_.records] == [
+        ("register", None, Status.REGISTERED, Party.SYSTEM, "system", T0),
+        ("dispatch", Status.REGISTERED, Status.DISPATCHED, Party.SYSTEM, "system", T0),
+    ]
+    assert opened_.records[1].note == "auto: routed by contains to U1" and dict(opened_.records[1].data) == {}
+    # the next command continues from the opened state
+    assert apply(opened_.ticket, Command("acknowledge", 1), U1, T0).ticket.status is Status.ACKNOWLEDGED
+
+
+def test_opening_a_pending_ticket_is_one_create_record_and_other_statuses_are_refused():
+    pending = open_ticket("CC8", Opening(Status.PENDING, ("category unknown",)), T0)
+    assert pending.ticket.status is Status.PENDING and pending.ticket.lead is None
+    [record] = pending.records
+    assert (record.action, record.from_status, record.to_status, record.note) == (
+        "create", None, Status.PENDING, "category unknown")
+    with pytest.raises(ValueError):
+        open_ticket("CC7", Opening(Status.REGISTERED, ("x",)), T0)
+    with pytest.raises(ValueError):  # two notes for a dispatch, one for a pending ticket
+        open_ticket("CC6", Opening(Status.DISPATCHED, ("only one",)), T0, assignee="U1")
+
+
+def test_a_merge_keeps_the_status_names_the_report_and_only_open_tickets_take_one():
+    record = merge(Status.ACKNOWLEDGED, T0, channel="hotline", report_id="h-1", distance_m=12.345,
+                   reason="same category within 50 m")
+    assert (record.action, record.from_status, record.to_status, record.party) == (
+        "merge", Status.ACKNOWLEDGED, Status.ACKNOWLEDGED, Party.SYSTEM)
+    assert dict(record.data) == {"channel": "hotline", "report_id": "h-1", "distance_m": 12.3}
+    for final in (Status.CLOSED, Status.REJECTED):
+        with pytest.raises(TransitionNotAllowed):
+            merge(final, T0, channel="grid", report_id="g-1", distance_m=1.0, reason="same")
+
+
+HERE = Position(125.44, 43.71, district="D2", grid="G2", assignee="U2", rule="matrix", method="contains",
+                previous=(125.30, 43.80))
+
+
+def test_locate_moves_the_ticket_into_its_new_cell_and_keeps_status_and_unit():
+    pending = FIXTURES[Status.PENDING]
+    outcome = apply(pending, Command("locate", pending.version, position=HERE), HOTLINE, T0)
+    assert outcome.ticket.status is Status.PENDING and outcome.ticket.grid == "G2"
+    assert outcome.record.action == "locate" and outcome.record.party == Party.HOTLINE
+    assert outcome.record.data["from"] == {"lon": 125.30, "lat": 43.80}
+    assert outcome.record.data["to"] == {"lon": 125.44, "lat": 43.71}
+    assert outcome.record.data["suggested_unit"] == "U2"
+    held = FIXTURES[Status.ACKNOWLEDGED]
+    moved = apply(held, Command("locate", held.version, position=dataclasses.replace(HERE, near_border=True)),
+                  DUTY, T0).ticket
+    assert moved.status is Status.ACKNOWLEDGED and moved.lead == held.lead and moved.border_check is True
+    # the grid worker of the old cell no longer sees it; the new cell's does
+    assert allowed_actions(moved, GRID) == () and allowed_actions(moved, Actor("g2", Role.GRID, grid="G2"))
+
+
+def test_locate_needs_a_point_inside_the_city_and_an_open_ticket():
+    ticket = FIXTURES[Status.PENDING]
+    with pytest.raises(InvalidCommand) as missing:
+        apply(ticket, Command("locate", ticket.version), OPERATOR, T0)
+    assert "location" in missing.value.fields
+    with pytest.raises(InvalidCommand) as outside:
+        apply(ticket, Command("locate", ticket.version, position=Position(100.0, 30.0)), OPERATOR, T0)
+    assert "outside" in outside.value.fields["location"]
+    closed = FIXTURES[Status.CLOSED]
+    with pytest.raises(TransitionNotAllowed):
+        apply(closed, Command("locate", closed.version, position=HERE), DUTY, T0)
+    with pytest.raises(OutOfScope):  # a department is out of scope of a pending ticket
+        apply(ticket, Command("locate", ticket.version, position=HERE), U1, T0)
+    held = FIXTURES[Status.DISPATCHED]
+    with pytest.raises(RoleNotAllowed):  # the lead unit may not move its ticket
+        apply(held, Command("locate", held.version, position=HERE), U1, T0)
+
+
+def test_a_person_escalating_must_say_why_and_names_a_rung_on_the_ladder():
+    ticket = FIXTURES[Status.DISPATCHED]
+    with pytest.raises(InvalidCommand) as caught:
+        apply(ticket, Command("escalate", ticket.version, level=2), DUTY, T0)
+    assert set(caught.value.fields) == {"note"}
+    for level in (0, 4):
+        with pytest.raises(InvalidCommand) as caught:
+            apply(ticket, Command("escalate", ticket.version, note="督办", level=level), DUTY, T0)
+        assert "level" in caught.value.fields
+    assert apply(ticket, Command("escalate", ticket.version, note="督办", level=2), DUTY, T0).ticket.escalation_level == 2
+    # the deadline pass writes its own note; without one it is still allowed
+    assert apply(ticket, Command("escalate", ticket.version), SYSTEM, T0).ticket.escalation_level == 1

@@ -67,12 +67,12 @@ def test_only_a_sensor_may_raise_an_alarm():
 def test_intake_decides_category_priority_and_opening():
     set_aside = decide(TAXONOMY, "0101", "contains", UNIT, alarm=False)
     assert set_aside.category is None and set_aside.opening.status is Status.PENDING
-    assert "0101" in set_aside.opening.history[0].note and "operator" in set_aside.opening.history[0].note
+    assert "0101" in set_aside.opening.notes[0] and "operator" in set_aside.opening.notes[0]
     gas = decide(TAXONOMY, "020403", "contains", UNIT, alarm=False)
     assert gas.priority is Priority.URGENT and gas.opening.status is Status.DISPATCHED
-    assert "020403" in gas.opening.history[0].note
+    assert "020403" in gas.opening.notes[0]
     alarm = decide(TAXONOMY, "010119", "contains", UNIT, alarm=True)
-    assert alarm.priority is Priority.URGENT and "sensor alarm" in alarm.opening.history[0].note
+    assert alarm.priority is Priority.URGENT and "sensor alarm" in alarm.opening.notes[0]
     plain = decide(TAXONOMY, "020102", "contains", UNIT, alarm=False)
     assert plain.priority is Priority.NORMAL and plain.opening.status is Status.DISPATCHED
     blind = decide(None, "0101", "contains", UNIT, alarm=False)  # no taxonomy loaded: taken as given
