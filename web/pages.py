@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import time
 from functools import cache
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from dispatch import vocabulary
-from dispatch.vocabulary import CITY_WIDE_ROLES, STAFF_ROLES
+from dispatch.vocabulary import CITY_WIDE_ROLES, HOME_PAGE, STAFF_ROLES
 from store import logins
 from store.users import get_user
 from web import security, uploads
+from web.assets import boot_json, entry_tags, page_lang
 from web.auth import Tokens, current_user
 from web.errors import ApiError
 
@@ -31,23 +34,69 @@ def vocabulary_json() -> Markup:
 
 @bp.context_processor
 def _vocabulary():
-    return {"vocabulary_json": vocabulary_json}
+    return {"vocabulary_json": vocabulary_json, "entry_tags": entry_tags}
+
+
+# Page titles in the page's language (the pages' own catalogues take over once their script runs).
+TITLES = {
+    "console": ("指挥中心", "Command centre"), "unit": ("处置单位工作台", "Department workbench"),
+    "grid": ("网格员", "Grid worker"), "report": ("市民上报", "Report a problem"), "track": ("进度查询", "Track a case"),
+    "screen": ("指挥大屏", "Wall screen"), "login": ("登录", "Log in"),
+}
+
+
+def render_app(page: str, user=None, token: str | None = None, status: int = 200, **extra):
+    """A page of the built front end (frontend/src/pages/<page>): app.html with its boot document."""
+    lang = page_lang()
+    zh, en = TITLES.get(page, ("云管", "Yunguan"))
+    title = f"{en} · Yunguan" if lang == "en" else f"{zh} · 云管"
+    csrf = generate_csrf() if user is not None else None
+    boot = boot_json(page, user, token, csrf, **extra)
+    return render_template("app.html", page=page, title=title, lang=lang, boot=boot), status
 
 
 @bp.get("/")
 def index():
-    return redirect(url_for("pages.console"))
+    user = current_user()
+    return redirect(home_of(user.role) if user is not None else url_for("pages.login"))
 
 
 PENDING_S = 300  # how long the code form waits after the right password
+
+
+ROLE_PAGES = frozenset(HOME_PAGE.values())  # the pages that belong to roles; every other page is everyone's
+
+
+def home_of(role: str) -> str:
+    """The role's own page (dispatch.vocabulary.HOME_PAGE); every account role has one."""
+    return HOME_PAGE.get(role, "/track")
+
+
+def landing(role: str, target: str) -> str:
+    """Where a login goes: `next` when it is a path of this site that the role may open, else the role's page.
+    A role page of another role would only answer with a redirect, and a foreign or ambiguous target (`//host`,
+    `/\\host`, which browsers read as another host, a scheme, control characters) is never followed."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or \
+            any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return home_of(role)
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or (parts.path in ROLE_PAGES and parts.path != home_of(role)):
+        return home_of(role)
+    return target
 
 
 def _signed_in(user):
     session.clear()
     session["uid"] = user.id
     session["ep"] = user.token_epoch
-    target = request.args.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.console"))
+    return redirect(landing(user.role, request.args.get("next", "")))
+
+
+def _elsewhere(user):
+    """A logged-in account on another role's page: its own page (302), or the forbidden page if it has none."""
+    if user.role in HOME_PAGE:
+        return redirect(home_of(user.role))
+    return render_template("forbidden.html", user=user), 403
 
 
 def _pending_user(deps):
@@ -132,7 +181,7 @@ def console():
     if user is None:
         return redirect(url_for("pages.login", next="/console"))
     if user.role not in CONSOLE_ROLES:
-        return render_template("forbidden.html", user=user), 403
+        return _elsewhere(user)
     token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
     return render_template("console.html", user=user, token=token)
 
@@ -142,7 +191,7 @@ def _page_for(role: str, template: str, path: str, **extra):
     if user is None:
         return redirect(url_for("pages.login", next=path))
     if user.role != role:
-        return render_template("forbidden.html", user=user), 403
+        return _elsewhere(user)
     token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
     return render_template(template, user=user, token=token, **extra)
 
@@ -174,7 +223,7 @@ def report():
 
 @bp.get("/track")
 def track():
-    return render_template("track.html", q=request.args.get("q", "")[:64])
+    return render_app("track", q=request.args.get("q", "")[:64])
 
 
 @bp.get("/media/<sha256>")
