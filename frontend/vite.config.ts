@@ -28,7 +28,8 @@ export default defineConfig({
   resolve: { alias: { "@": fileURLToPath(new URL("./src", import.meta.url)) } },
   build: {
     outDir: process.env.YUNGUAN_OUT_DIR || "../web/static/app",
-    emptyOutDir: true,
+    // YUNGUAN_KEEP_OLD=1: keep earlier files (several people building while test servers read them).
+    emptyOutDir: process.env.YUNGUAN_KEEP_OLD !== "1",
     manifest: true,
     sourcemap: false,
     chunkSizeWarningLimit: 1500,

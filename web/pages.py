@@ -52,7 +52,7 @@ def render_app(page: str, user=None, token: str | None = None, status: int = 200
     title = f"{en} · Yunguan" if lang == "en" else f"{zh} · 云管"
     csrf = generate_csrf() if user is not None else None
     boot = boot_json(page, user, token, csrf, **extra)
-    return render_template("app.html", page=page, title=title, lang=lang, boot=boot), status
+    return render_template("app.html", page=page, title=title, lang=lang, boot=boot, csrf=csrf), status
 
 
 @bp.get("/")

@@ -65,3 +65,10 @@ export function startPage(root: Component, messages: { "zh-CN"?: Messages; en?: 
   app.mount("#app");
   return app;
 }
+
+/** Log out: the server-rendered form with the page's CSRF token (web/templates/app.html). */
+export function logOut(): void {
+  const form = document.getElementById("logout-form") as HTMLFormElement | null;
+  if (form) form.submit();
+  else window.location.assign("/login");
+}

@@ -31,7 +31,6 @@ export interface VocabularyDocument {
   deadline_states: Labelled[];
   category_code: { level_digits: Record<string, number>; subclass_digits: number };
   transitions: Transition[];
-  home_pages?: Record<string, string>;
   [key: string]: unknown;
 }
 
@@ -99,7 +98,9 @@ export class Vocabulary {
     const x = this.tables.action.get(action);
     return !!x && x.command === true;
   }
+  /** Each account role's own page (dispatch.vocabulary.HOME_PAGE): where login lands and "forbidden" links. */
   homePage(role: string | null | undefined): string {
-    return (role && this.doc.home_pages?.[role]) || "/login";
+    const home = role ? this.tables.role.get(role)?.home : undefined;
+    return typeof home === "string" && home ? home : "/login";
   }
 }
