@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -11,6 +13,8 @@ from sqlalchemy.engine import Connection
 from dispatch.actors import Scope
 from dispatch.taxonomy import level_of
 from store.areas import valid_on
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -24,15 +28,17 @@ def mask_phone(phone: str | None) -> str | None:
     return digits[:keep_head] + "*" * (len(digits) - keep_head - 4) + digits[-4:]
 
 
-_TICKET_SELECT = """
+_TICKET_COLUMNS = """
 SELECT t.id, t.ticket_no, t.status, t.version, t.category, t.description, t.address, t.area,
        t.routing, t.deadline, t.escalation_level, t.created_at, t.updated_at, t.deadline_state,
        t.report_count, t.assist_codes, t.priority, t.grid_code,
        coalesce((t.loop->>'border_check')::boolean, false) AS border_check,
        ST_X(t.location) AS lon, ST_Y(t.location) AS lat,
-       u.code AS unit_code, u.name AS unit_name, u.level AS unit_level
+       u.code AS unit_code, u.name AS unit_name, u.level AS unit_level"""
+_TICKET_FROM = """
 FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code
 """
+_TICKET_SELECT = _TICKET_COLUMNS + _TICKET_FROM
 
 
 def _ticket_dict(row) -> dict[str, Any]:
@@ -73,12 +79,27 @@ def _scope_sql(scope: Scope, params: dict) -> str:
     return "(" + " OR ".join(clauses) + ")" if clauses else "FALSE"
 
 
+SORTS = ("newest", "deadline")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the previous page ended: the last ticket's id and, when sorted by deadline, its deadline (None:
+    it was among the tickets without a running deadline, which come last)."""
+
+    id: int
+    deadline: datetime | None = None
+
+
 def list_tickets(
     conn: Connection, scope: Scope, *, status: str | None = None, unit: str | None = None,
-    district: str | None = None, since: datetime | None = None, limit: int = 50, cursor: int | None = None,
-    deadline_state: str | None = None, border_check: bool | None = None,
-) -> tuple[list[dict], int | None]:
-    """Newest first; the cursor is the id of the last ticket of the previous page."""
+    district: str | None = None, since: datetime | None = None, limit: int = 50, cursor: Cursor | None = None,
+    deadline_state: str | None = None, border_check: bool | None = None, sort: str = "newest",
+) -> tuple[list[dict], Cursor | None]:
+    """A page and the cursor of the next one (None: this was the last). `newest`: newest first (id
+    descending). `deadline`: the earliest running deadline first, tickets without one last, ties by id; the
+    cursor is a position in that order (keyset), so a ticket is never shown twice nor skipped while the list
+    holds still, however deep one pages."""
     params: dict[str, Any] = {"limit": limit + 1}
     where = [_scope_sql(scope, params)]
     if deadline_state:
@@ -99,14 +120,46 @@ def list_tickets(
     if since:
         where.append("t.updated_at >= :since")
         params["since"] = since
-    if cursor:
-        where.append("t.id < :cursor")
-        params["cursor"] = cursor
+    if sort == "deadline":
+        order = "t.deadline ASC NULLS LAST, t.id ASC"
+        if cursor is not None and cursor.deadline is not None:
+            where.append("(t.deadline > :c_deadline OR (t.deadline = :c_deadline AND t.id > :c_id) "
+                         "OR t.deadline IS NULL)")
+            params.update(c_deadline=cursor.deadline, c_id=cursor.id)
+        elif cursor is not None:
+            where.append("(t.deadline IS NULL AND t.id > :c_id)")
+            params["c_id"] = cursor.id
+    else:
+        order = "t.id DESC"
+        if cursor is not None:
+            where.append("t.id < :c_id")
+            params["c_id"] = cursor.id
     rows = conn.execute(
-        text(_TICKET_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY t.id DESC LIMIT :limit"), params
+        text(_TICKET_SELECT + " WHERE " + " AND ".join(where) + f" ORDER BY {order} LIMIT :limit"), params
     ).all()
-    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = Cursor(last.id, last.deadline if sort == "deadline" else None) if last is not None else None
     return [_ticket_dict(r) for r in rows[:limit]], next_cursor
+
+
+def nearby_tickets(conn: Connection, scope: Scope, lon: float, lat: float, radius_m: float, *,
+                   category: str | None = None, limit: int = 20) -> list[dict]:
+    """Open tickets within `radius_m` metres (geodesic) of a WGS-84 point, in the caller's scope: those of
+    `category` first when given, then the nearest; each the list item plus `distance_m`. The box that surely
+    holds the circle (as the merge's candidates, store.tickets) is answered by the GiST index on the location;
+    the exact distance is computed only inside it."""
+    params: dict[str, Any] = {"lon": lon, "lat": lat, "r": radius_m, "limit": limit, "category": category}
+    first = "(t.category IS NOT DISTINCT FROM :category) DESC, " if category else ""
+    point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+    rows = conn.execute(text(
+        _TICKET_COLUMNS + f", ST_Distance(t.location::geography, {point}::geography) AS distance_m" + _TICKET_FROM
+        # The open statuses as the partial indexes of 0004 and 0008 spell them (dispatch.model.OPEN_STATUSES).
+        + "WHERE t.status NOT IN ('closed', 'rejected') AND " + _scope_sql(scope, params)
+        + f" AND t.location && ST_Expand({point}, :r / (110000.0 * greatest(cos(radians(abs(:lat) + :r / 110000.0)),"
+        " 0.01)), :r / 110000.0)"
+        f" AND ST_DWithin(t.location::geography, {point}::geography, :r)"
+        f" ORDER BY {first}distance_m, t.id LIMIT :limit"), params).all()
+    return [{**_ticket_dict(r), "distance_m": round(float(r.distance_m), 1)} for r in rows]
 
 
 def get_ticket(conn: Connection, ticket_no: str, scope: Scope) -> dict | None:
@@ -126,7 +179,7 @@ def get_ticket(conn: Connection, ticket_no: str, scope: Scope) -> dict | None:
     ).all()
     ticket["history"] = [
         {"at": h.at.isoformat(), "actor": h.actor, "role": h.role, "action": h.action,
-         "from": h.from_status, "to": h.to_status, "note": h.note, "party": h.party, "data": h.data}
+         "from": h.from_status, "to": h.to_status, "note": h.note, "party": h.party, "data": _with_media_urls(h.data)}
         for h in history
     ]
     reports = conn.execute(
@@ -139,11 +192,28 @@ def get_ticket(conn: Connection, ticket_no: str, scope: Scope) -> dict | None:
             "report_id": r.report_id,
             "reported_at": r.reported_at.isoformat(),
             "reporter": _masked_reporter(r.envelope.get("reporter")),
-            "attachments": r.envelope.get("attachments") or [],
+            "attachments": media_urls(r.envelope.get("attachments")),
         }
         for r in reports
     ]
     return ticket
+
+
+def media_urls(attachments) -> list[dict]:
+    """Photos as the pages show them: each stored photo (by its sha256) at /media/<sha256>, which serves it to
+    staff; a `url` given by the sender (a report's JSON may name any) is not passed on. Entries without a
+    stored photo's hash are left out."""
+    if not isinstance(attachments, list):
+        return []
+    return [{**a, "url": f"/media/{a['sha256']}"} for a in attachments
+            if isinstance(a, dict) and isinstance(a.get("sha256"), str) and _SHA256.fullmatch(a["sha256"])]
+
+
+def _with_media_urls(data: dict | None) -> dict | None:
+    """A history entry's particulars with its photos (`attachments` of handle, verify, …) as media URLs."""
+    if not isinstance(data, dict) or "attachments" not in data:
+        return data
+    return {**data, "attachments": media_urls(data["attachments"])}
 
 
 def public_ticket(conn: Connection, ticket_no: str) -> dict | None:
@@ -224,8 +294,3 @@ def categories(conn: Connection) -> list[dict]:
          "level": level_of(r.code)}  # root, class or subclass: pages pick 小类 by this, not by counting digits
         for r in rows
     ]
-
-
-def units(conn: Connection) -> list[dict]:
-    rows = conn.execute(text("SELECT code, name, level, kind, parent_code FROM units ORDER BY code")).all()
-    return [{"code": r.code, "name": r.name, "level": r.level, "kind": r.kind, "parent": r.parent_code} for r in rows]

@@ -8,13 +8,13 @@ from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
 from sqlalchemy import text
 
-from application import accept, act, evaluate
+from application import accept, act, evaluate, locate
 from application.envelope import MAX_ENVELOPE_BYTES
 from application.routing import decide_route
 from application.split import SplitRefused, split_out
 from dispatch.actors import Actor, Scope
 from dispatch.actors import scope_of as visible_to
-from dispatch.lifecycle import Command
+from dispatch.lifecycle import MAX_ESCALATION_LEVEL, Command
 from dispatch.vocabulary import CHANNEL_PUBLISHERS, is_subclass_code
 from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
@@ -228,21 +228,6 @@ def _instant_arg(name: str, default: datetime | None = None) -> datetime | None:
         raise ApiError(400, "invalid_query", f"{name} is out of range", {name: "out of range"}) from None
 
 
-@bp.get("/tickets")
-@require_roles(*STAFF_ROLES)
-def list_tickets():
-    since_dt = _instant_arg("since")
-    with _deps().engine.connect() as conn:
-        items, next_cursor = queries.list_tickets(
-            conn, scope_of(current_user()), status=request.args.get("status") or None,
-            unit=request.args.get("unit") or None, district=request.args.get("district") or None,
-            since=since_dt, limit=_int_arg("limit", 50), cursor=_int_arg("cursor", None, 1, 2**62),
-            deadline_state=_choice_arg("deadline_state", ("green", "yellow", "red")),
-            border_check=_bool_arg("border_check"),
-        )
-    return jsonify({"items": items, "next_cursor": str(next_cursor) if next_cursor else None})
-
-
 @bp.get("/tickets/<ticket_no>")
 def get_ticket(ticket_no: str):
     user = current_user()
@@ -258,7 +243,7 @@ def get_ticket(ticket_no: str):
 
 
 ACTION_FIELDS = {"action", "version", "note", "to_unit", "category", "minutes", "park", "level", "report",
-                 "attachments"}
+                 "attachments", "location"}
 
 
 def actor_of(user: User) -> Actor:
@@ -285,8 +270,11 @@ def _command(body: dict) -> Command:
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0):
         fields["minutes"] = "must be a positive number of minutes"
     level = body.get("level")
-    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 3):
-        fields["level"] = "must be 1 (street), 2 (district) or 3 (city)"
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int)
+                              or not 1 <= level <= MAX_ESCALATION_LEVEL):
+        fields["level"] = f"must be a rung of the ladder, 1 (street) to {MAX_ESCALATION_LEVEL} (city)"
+    if body.get("location") is not None and _point(body["location"]) is None:
+        fields["location"] = "must be {lon, lat, crs?}: numbers, crs one of " + ", ".join(Crs)
     if body.get("park") is not None and not isinstance(body.get("park"), bool):
         fields["park"] = "must be true or false"
     if fields:
@@ -312,6 +300,10 @@ def ticket_action(ticket_no: str):
     extra = {}
     if command.action == "split":
         extra["split_into"] = _split(deps, ticket_no, command, user)
+    elif command.action == "locate":
+        if locate.locate(deps.engine, ticket_no, command, _point(_json_body().get("location")), actor_of(user),
+                         deps.clock(), deps.loop()(), current_app.extensions["yunguan_routing"]()) is None:
+            raise ApiError(404, "not_found", f"no ticket {ticket_no}")
     elif act.act(deps.engine, ticket_no, command, actor_of(user), deps.clock(), deps.loop()(),
                   _action_attachments(_json_body().get("attachments"))) is None:
         raise ApiError(404, "not_found", f"no ticket {ticket_no}")
@@ -322,6 +314,17 @@ def ticket_action(ticket_no: str):
         else:
             ticket["actions"] = act.actions_for(conn, ticket_no, actor_of(user))
     return jsonify({**ticket, **extra})
+
+
+def _point(raw) -> tuple[float, float, str] | None:
+    """定位's `location` {lon, lat, crs?} as (lon, lat, crs); None when it is not one (or absent: the domain
+    then names `location` as missing)."""
+    if not isinstance(raw, dict) or set(raw) - {"lon", "lat", "crs"}:
+        return None
+    lon, lat, crs = raw.get("lon"), raw.get("lat"), raw.get("crs", "wgs84")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (lon, lat)):
+        return None
+    return (float(lon), float(lat), crs) if crs in set(Crs) else None
 
 
 def _action_attachments(raw) -> list[dict]:
@@ -421,8 +424,6 @@ def categories():
         return jsonify(queries.categories(conn))
 
 
-@bp.get("/units")
-@require_roles(*STAFF_ROLES)
-def units():
-    with _deps().engine.connect() as conn:
-        return jsonify(queries.units(conn))
+# The read views of lists and suggestions (the ticket list, nearby tickets, places, units) live in
+# web/api_lookup.py, on this blueprint; importing it registers them.
+from web import api_lookup  # noqa: E402, F401

@@ -1,0 +1,159 @@
+"""Read views of the JSON API for lists and forms that suggest as one types: the ticket list's pages, nearby
+open tickets (duplicate hints), gazetteer places, and units (all, or ranked for one ticket). Registered on
+web.api's blueprint; thin like it: parse, call one query, render."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app, jsonify, request
+from sqlalchemy import text
+
+from dispatch.taxonomy import is_subclass_code
+from dispatch.vocabulary import CITY_WIDE_ROLES
+from gis.areas import city_today
+from gis.crs import Crs, OutsideChina, to_wgs84
+from store import lookup, queries
+from web.api import _bool_arg, _choice_arg, _deps, _instant_arg, _int_arg, _number_arg, bp, scope_of
+from web.auth import STAFF_ROLES, current_user, require_roles
+from web.errors import ApiError
+
+MAX_TEXT = 64  # characters of typed text a suggestion takes (q)
+NEARBY_DEFAULT_M, NEARBY_MAX_M = 200, 2000
+
+
+def _today():
+    return city_today(_deps().settings.timezone)
+
+
+# --- the ticket list -----------------------------------------------------------------------------------------
+# A page's `next_cursor` is opaque to clients. Sorted newest first it is the last ticket's id (as before);
+# sorted by deadline it is "<deadline in µs since 1970>.<id>", or "none.<id>" once among the tickets without
+# a running deadline.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DEADLINE_CURSOR = re.compile(r"(none|[0-9]{1,18})\.([0-9]{1,18})")
+
+
+def _render_cursor(cursor: queries.Cursor | None, sort: str) -> str | None:
+    if cursor is None:
+        return None
+    if sort != "deadline":
+        return str(cursor.id)
+    at = "none" if cursor.deadline is None else str((cursor.deadline - _EPOCH) // timedelta(microseconds=1))
+    return f"{at}.{cursor.id}"
+
+
+def _cursor_arg(sort: str) -> queries.Cursor | None:
+    raw = request.args.get("cursor")
+    if not raw:
+        return None
+    if sort != "deadline":
+        return queries.Cursor(_int_arg("cursor", None, 1, 2**62))
+    found = _DEADLINE_CURSOR.fullmatch(raw)
+    if found is None:
+        raise ApiError(400, "invalid_query", "cursor is not a cursor of this sort",
+                       {"cursor": "pass next_cursor of the previous page, with the same sort"})
+    at = None if found[1] == "none" else _EPOCH + timedelta(microseconds=int(found[1]))
+    return queries.Cursor(int(found[2]), at)
+
+
+@bp.get("/tickets")
+@require_roles(*STAFF_ROLES)
+def list_tickets():
+    sort = _choice_arg("sort", queries.SORTS) or "newest"
+    with _deps().engine.connect() as conn:
+        items, next_cursor = queries.list_tickets(
+            conn, scope_of(current_user()), status=request.args.get("status") or None,
+            unit=request.args.get("unit") or None, district=request.args.get("district") or None,
+            since=_instant_arg("since"), limit=_int_arg("limit", 50), cursor=_cursor_arg(sort),
+            deadline_state=_choice_arg("deadline_state", ("green", "yellow", "red")),
+            border_check=_bool_arg("border_check"), sort=sort,
+        )
+    return jsonify({"items": items, "next_cursor": _render_cursor(next_cursor, sort)})
+
+
+# --- duplicate hints -----------------------------------------------------------------------------------------
+
+def _point_args() -> tuple[float, float]:
+    """lon, lat (required) and crs (default wgs84), as a WGS-84 point."""
+    lon, lat = _number_arg("lon"), _number_arg("lat")
+    crs = request.args.get("crs") or "wgs84"
+    if crs not in set(Crs):
+        raise ApiError(400, "invalid_query", "unknown crs", {"crs": f"must be one of {', '.join(Crs)}"})
+    try:
+        return to_wgs84(lon, lat, crs)
+    except OutsideChina as exc:
+        raise ApiError(422, "outside_china", str(exc), {"lon": "outside China", "lat": "outside China"}) from None
+
+
+@bp.get("/tickets/nearby")
+@require_roles(*STAFF_ROLES)
+def nearby_tickets():
+    """Open tickets in the caller's scope near a point, nearest first (the same 小类 first when `category` is
+    given): the duplicate hints of the call registration form."""
+    lon, lat = _point_args()
+    radius = _number_arg("radius_m", float(NEARBY_DEFAULT_M))
+    if not 1 <= radius <= NEARBY_MAX_M:
+        raise ApiError(400, "invalid_query", "radius_m out of range",
+                       {"radius_m": f"must be between 1 and {NEARBY_MAX_M} metres"})
+    category = request.args.get("category") or None
+    if category is not None and not is_subclass_code(category):
+        raise ApiError(400, "invalid_query", "category must be a 小类 code", {"category": "must be a 小类 code"})
+    with _deps().engine.connect() as conn:
+        items = queries.nearby_tickets(conn, scope_of(current_user()), lon, lat, radius, category=category,
+                                       limit=_int_arg("limit", 20, 1, 100))
+    return jsonify({"items": items})
+
+
+# --- the gazetteer -------------------------------------------------------------------------------------------
+
+def _text_arg(name: str, required: bool) -> str | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        if required:
+            raise ApiError(400, "invalid_query", f"{name} is required", {name: f"1 to {MAX_TEXT} characters"})
+        return None
+    if len(raw) > MAX_TEXT:
+        raise ApiError(400, "invalid_query", f"{name} is too long", {name: f"at most {MAX_TEXT} characters"})
+    return raw
+
+
+@bp.get("/places")
+@require_roles(*STAFF_ROLES)
+def places():
+    """Gazetteer places whose name matches the typed text, best first, with the areas they lie in."""
+    q = _text_arg("q", required=True)
+    limit = _int_arg("limit", 10, 1, 50)
+    with _deps().engine.connect() as conn:
+        return jsonify(lookup.places(conn, q, limit, _today()))
+
+
+# --- units ---------------------------------------------------------------------------------------------------
+
+@bp.get("/units")
+@require_roles(*STAFF_ROLES)
+def units():
+    with _deps().engine.connect() as conn:
+        return jsonify(lookup.units(conn, _today()))
+
+
+@bp.get("/tickets/<ticket_no>/units")
+@require_roles(*CITY_WIDE_ROLES)
+def ticket_units(ticket_no: str):
+    """Units ranked for dispatching this ticket: the duty matrix's answer for its category and area, then the
+    units of its district, then the rest; `q` keeps those whose name or code contains it."""
+    q = _text_arg("q", required=False)
+    limit = _int_arg("limit", 50, 1, 500)
+    with _deps().engine.connect() as conn:
+        row = conn.execute(text("SELECT category, area, ST_X(location) AS lon, ST_Y(location) AS lat FROM tickets "
+                                "WHERE ticket_no = :no"), {"no": ticket_no}).first()
+        if row is None:
+            raise ApiError(404, "not_found", f"no ticket {ticket_no}")
+        codes = {level: (ref or {}).get("code") for level, ref in (row.area or {}).items()}
+        duty = None
+        if codes.get("district"):  # as routing does: the matrix speaks of places within a district
+            duties = current_app.extensions["yunguan_routing"]().duties
+            duty = duties.decide(row.category, codes, row.lon, row.lat, None if row.lon is not None else [])
+        return jsonify(lookup.unit_suggestions(
+            conn, duty_unit=duty.unit.code if duty else None, duty_rule=duty.rule if duty else None,
+            district=codes.get("district"), q=q, limit=limit, on=_today()))
