@@ -21,7 +21,7 @@ from dispatch.deadlines import ClockSummary, Limits, limits_for, summarize
 from dispatch.errors import StaleVersion
 from dispatch.intake import classified
 from dispatch.lifecycle import Outcome, Priority, TicketState, opened
-from dispatch.model import Status
+from dispatch.model import FINAL_STATUSES, Status
 from dispatch.taxonomy import Taxonomy
 from dispatch.vocabulary import WITH_UNIT_STATUSES
 from dispatch.worktime import WorkingTime
@@ -99,7 +99,8 @@ def responsible_unit(state: TicketState) -> str | None:
 
 _UPDATE = text(
     "UPDATE tickets SET status = :status, version = :version, loop = :loop, category = :category, "
-    "priority = :priority, assignee_code = :assignee, assist_codes = CAST(:assists AS varchar(32)[]), "
+    "priority = :priority, "
+    "assignee_code = CASE WHEN CAST(:keep_suggestion AS boolean) THEN assignee_code ELSE :assignee END, assist_codes = CAST(:assists AS varchar(32)[]), "
     "deadline = :deadline, deadline_state = :light, escalation_level = :escalation, updated_at = :now, "
     "closed_at = CASE WHEN CAST(:closing AS boolean) THEN CAST(:now AS timestamptz) ELSE closed_at END, "
     "history_head = :head WHERE id = :id AND version = :seen"
@@ -120,14 +121,17 @@ def save(conn: Connection, loaded: Loaded, outcome: Outcome, ctx: LoopContext, n
     """Persist an outcome of `dispatch.lifecycle.apply`: state, history entry and event, or StaleVersion.
     A ticket classified into an urgent 小类 (立案 of a pending report) becomes urgent here, where the
     taxonomy is known. `suggested`: the unit routing suggests, shown as the assignee while no unit holds the
-    ticket (定位 of a pending ticket)."""
+    ticket (定位 of a pending ticket). A ticket no unit has held yet keeps the unit routing suggested at
+    its opening (or 定位) through the operators' steps before the dispatch (受理, 立案), until it is final."""
     new, rec = classified(outcome.ticket, ctx.taxonomy.get(outcome.ticket.category)), outcome.record
     clocks = ctx.clocks(new, now)
     [entry] = history.chain(loaded.id, new.ticket_no, loaded.history_head, [history.entry(rec)])
     head = entry.hash
     result = conn.execute(_UPDATE, {
         "status": str(new.status), "version": new.version, "loop": snapshot.dump(new), "category": new.category,
-        "priority": str(new.priority), "assignee": responsible_unit(new) or suggested, "assists": list(new.assist_units),
+        "priority": str(new.priority), "assignee": responsible_unit(new) or suggested,
+        "keep_suggestion": suggested is None and not new.assignments and new.status not in FINAL_STATUSES,
+        "assists": list(new.assist_units),
         "deadline": clocks.deadline, "light": str(clocks.light) if clocks.light else None,
         "escalation": new.escalation_level, "now": now, "head": head, "id": loaded.id,
         "closing": new.status is Status.CLOSED,
