@@ -14,8 +14,8 @@ from dispatch import vocabulary
 from dispatch.vocabulary import CITY_WIDE_ROLES, HOME_PAGE, STAFF_ROLES
 from store import logins
 from store.users import get_user
-from web import security, uploads
-from web.assets import boot_json, entry_tags, page_lang
+from web import security, texts, uploads
+from web.assets import LANG_COOKIE, boot_json, entry_tags, page_lang
 from web.auth import Tokens, current_user
 from web.errors import ApiError
 
@@ -34,7 +34,18 @@ def vocabulary_json() -> Markup:
 
 @bp.context_processor
 def _vocabulary():
-    return {"vocabulary_json": vocabulary_json, "entry_tags": entry_tags}
+    return {"vocabulary_json": vocabulary_json, "entry_tags": entry_tags, **texts.template_globals()}
+
+
+@bp.get("/lang/<lang>")
+def choose_lang(lang: str):
+    """The language switch of server-rendered pages (the built pages switch in place and set the same
+    cookie): remember the choice for a year and go back where the reader was, on this site only."""
+    chosen = "en" if lang.lower().startswith("en") else "zh-CN"
+    target = request.args.get("next", "")
+    response = redirect(target if local_path(target) else url_for("pages.login"))
+    response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="Lax", path="/")
+    return response
 
 
 # Page titles in the page's language (the pages' own catalogues take over once their script runs).
@@ -72,12 +83,21 @@ def home_of(role: str) -> str:
     return HOME_PAGE.get(role, "/track")
 
 
+def local_path(target: str) -> bool:
+    """A path of this site: not `//host` or `/\\host` (browsers read both as another host), no scheme, no
+    control characters. Redirects after login and after a language switch follow only these."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or \
+            any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
 def landing(role: str, target: str) -> str:
     """Where a login goes: `next` when it is a path of this site that the role may open, else the role's page.
     A role page of another role would only answer with a redirect, and a foreign or ambiguous target (`//host`,
     `/\\host`, which browsers read as another host, a scheme, control characters) is never followed."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target or \
-            any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+    if not local_path(target):
         return home_of(role)
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or (parts.path in ROLE_PAGES and parts.path != home_of(role)):
@@ -111,14 +131,13 @@ def _pending_user(deps):
 
 def _refused(result, step: str):
     """The login form again, with the reason; the same words for unknown name, wrong password, disabled."""
-    messages = {
-        "throttled": (429, "尝试次数过多，请稍后再试 / Too many failed attempts, try again later"),
-        "bad_otp": (401, "动态口令错误或已使用 / Wrong or already used code"),
-        "otp_required": (401, "请输入动态口令 / Enter the code of your authenticator app"),
-        "otp_not_enrolled": (403, "该账号须使用双因素登录，请联系管理员开通 / This account needs a second factor; "
-                                  "ask an administrator to enrol it"),
+    messages = {  # keys of web/texts.py, said in the reader's language
+        "throttled": (429, "login.throttled"),
+        "bad_otp": (401, "login.bad_otp"),
+        "otp_required": (401, "login.otp_required"),
+        "otp_not_enrolled": (403, "login.otp_not_enrolled"),
     }
-    status, error = messages.get(result.outcome, (401, "用户名或密码错误 / Wrong username or password"))
+    status, error = messages.get(result.outcome, (401, "login.wrong"))
     headers = {"Retry-After": str(result.retry_after_s)} if result.retry_after_s else {}
     return render_template("login.html", error=error, step=step), status, headers
 
@@ -134,7 +153,7 @@ def login():
     where = logins.Where(security.client_address(), "page")
     pending = _pending_user(deps) if "otp" in request.form else None
     if "otp" in request.form and pending is None:
-        return render_template("login.html", error="请重新登录 / The code form expired; log in again",
+        return render_template("login.html", error="login.expired",
                                step="password"), 401
     try:
         if pending is not None:
@@ -149,7 +168,7 @@ def login():
                 result = logins.log_in(conn, username, password, None, where, deps.clock(),
                                        security.login_policy())
     except ApiError:
-        return render_template("login.html", error="用户名或密码错误 / Wrong username or password",
+        return render_template("login.html", error="login.wrong",
                                step="password"), 400
     if result.ok:
         return _signed_in(result.user)
