@@ -92,7 +92,7 @@ class Cursor:
 
 
 def list_tickets(
-    conn: Connection, scope: Scope, *, status: str | None = None, unit: str | None = None,
+    conn: Connection, scope: Scope, *, statuses: tuple[str, ...] = (), unit: str | None = None,
     district: str | None = None, since: datetime | None = None, limit: int = 50, cursor: Cursor | None = None,
     deadline_state: str | None = None, border_check: bool | None = None, sort: str = "newest",
 ) -> tuple[list[dict], Cursor | None]:
@@ -108,9 +108,9 @@ def list_tickets(
     if border_check is not None:
         where.append("coalesce((t.loop->>'border_check')::boolean, false) = :border_check")
         params["border_check"] = border_check
-    if status:
-        where.append("t.status = :status")
-        params["status"] = status
+    if statuses:  # any of them (a workbench's queue is several statuses)
+        where.append("t.status = ANY(:statuses)")
+        params["statuses"] = list(statuses)
     if unit:
         where.append("t.assignee_code = :unit")
         params["unit"] = unit

@@ -10,7 +10,7 @@ from flask import current_app, jsonify, request
 from sqlalchemy import text
 
 from dispatch.taxonomy import is_subclass_code
-from dispatch.vocabulary import CITY_WIDE_ROLES
+from dispatch.vocabulary import CITY_WIDE_ROLES, STATUS_LABELS
 from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
 from store import lookup, queries
@@ -63,13 +63,24 @@ def list_tickets():
     sort = _choice_arg("sort", queries.SORTS) or "newest"
     with _deps().engine.connect() as conn:
         items, next_cursor = queries.list_tickets(
-            conn, scope_of(current_user()), status=request.args.get("status") or None,
+            conn, scope_of(current_user()), statuses=_statuses_arg(),
             unit=request.args.get("unit") or None, district=request.args.get("district") or None,
             since=_instant_arg("since"), limit=_int_arg("limit", 50), cursor=_cursor_arg(sort),
             deadline_state=_choice_arg("deadline_state", ("green", "yellow", "red")),
             border_check=_bool_arg("border_check"), sort=sort,
         )
     return jsonify({"items": items, "next_cursor": _render_cursor(next_cursor, sort)})
+
+
+def _statuses_arg() -> tuple[str, ...]:
+    """`status`, repeatable (a workbench's queue is several statuses: status=dispatched&status=handled…)."""
+    given = tuple(dict.fromkeys(s for s in request.args.getlist("status") if s))
+    known = tuple(str(s) for s in STATUS_LABELS)
+    unknown = [s for s in given if s not in known]
+    if unknown:
+        raise ApiError(400, "invalid_query", f"unknown status {unknown[0]!r}",
+                       {"status": f"each must be one of {', '.join(known)}"})
+    return given
 
 
 # --- duplicate hints -----------------------------------------------------------------------------------------
