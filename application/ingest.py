@@ -99,7 +99,7 @@ def ingest(
     written = insert_reports(conn, [
         NewReport(channel=r.envelope.channel, report_id=r.envelope.report_id, reported_at=r.envelope.reported_at,
                   category=r.envelope.category, envelope=r.envelope.to_json_dict(), topic=r.topic,
-                  partition=r.partition, offset=r.offset, ticket_id=ticket_of[i])
+                  partition=r.partition, offset=r.offset, ticket_id=ticket_of[i], received_at=now)
         for i, r in enumerate(fresh)])
     if len(written) != len(fresh):
         missing = next(k for k in taken if k not in written)

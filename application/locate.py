@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from application.routing import RoutingContext, decide_route, explanation
 from dispatch.actors import Actor
@@ -41,15 +41,21 @@ def locate(engine: Engine, ticket_no: str, command: Command, point: tuple[float,
     """Place ticket `ticket_no` at `point` (lon, lat, crs); None when there is no such ticket. Raises
     DispatchError (scope, version, role, a closed ticket, no point or one outside the city: `location`)."""
     with engine.begin() as conn:
-        loaded = load(conn, ticket_no)
-        if loaded is None:
-            return None
-        position, decision = (None, None) if point is None else place(
-            routing, *point, loaded.state.category, point_of(conn, loaded.id))
-        outcome = apply(loaded.state, dataclasses.replace(command, position=position), actor, now)
-        assert position is not None and decision is not None  # the domain refuses a point it could not place
-        # Position first, in the same transaction: `save` builds the event from the row, so its rooms are
-        # the new cell's; a stale version rolls both back.
-        relocate(conn, loaded.id, position.lon, position.lat, decision["area"], explanation(decision))
-        save(conn, loaded, outcome, loop, now, suggested=position.assignee)  # shown while no unit holds it
-        return outcome.ticket
+        return locate_in(conn, ticket_no, command, point, actor, now, loop, routing)
+
+
+def locate_in(conn: Connection, ticket_no: str, command: Command, point: tuple[float, float, str] | None,
+              actor: Actor, now: datetime, loop: LoopContext, routing: RoutingContext) -> TicketState | None:
+    """`locate` in the caller's transaction; a refusal (DispatchError) is raised before anything is written."""
+    loaded = load(conn, ticket_no)
+    if loaded is None:
+        return None
+    position, decision = (None, None) if point is None else place(
+        routing, *point, loaded.state.category, point_of(conn, loaded.id))
+    outcome = apply(loaded.state, dataclasses.replace(command, position=position), actor, now)
+    assert position is not None and decision is not None  # the domain refuses a point it could not place
+    # Position first, in the same transaction: `save` builds the event from the row, so its rooms are
+    # the new cell's; a stale version rolls both back.
+    relocate(conn, loaded.id, position.lon, position.lat, decision["area"], explanation(decision))
+    save(conn, loaded, outcome, loop, now, suggested=position.assignee)  # shown while no unit holds it
+    return outcome.ticket

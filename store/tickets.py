@@ -26,6 +26,7 @@ class NewReport:
     partition: int
     offset: int
     ticket_id: int | None = None
+    received_at: datetime | None = None  # when the worker took it (None: the database's now())
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ class NewTicket:
 
 _INSERT_REPORTS = text(
     "INSERT INTO reports (channel, report_id, reported_at, category, envelope, source_topic, source_partition, "
-    "source_offset, ticket_id) SELECT r.channel, r.report_id, r.reported_at, r.category, r.envelope, r.topic, "
-    "r.partition, r.offset, r.ticket_id FROM jsonb_to_recordset(:rows) AS r(seq int, channel text, report_id text, "
-    "reported_at timestamptz, category text, envelope jsonb, topic text, \"partition\" int, \"offset\" bigint, "
-    "ticket_id bigint) ORDER BY r.seq "
+    "source_offset, ticket_id, received_at) SELECT r.channel, r.report_id, r.reported_at, r.category, r.envelope, "
+    "r.topic, r.partition, r.offset, r.ticket_id, coalesce(r.received_at, now()) FROM jsonb_to_recordset(:rows) "
+    "AS r(seq int, channel text, report_id text, reported_at timestamptz, category text, envelope jsonb, topic text, "
+    "\"partition\" int, \"offset\" bigint, ticket_id bigint, received_at timestamptz) ORDER BY r.seq "
     "ON CONFLICT ON CONSTRAINT reports_channel_report_id DO NOTHING RETURNING id, channel, report_id"
 ).bindparams(bindparam("rows", type_=JSONB))
 
@@ -82,6 +83,7 @@ def insert_reports(conn: Connection, reports: list[NewReport]) -> dict[tuple[str
             "seq": seq, "channel": r.channel, "report_id": r.report_id, "reported_at": r.reported_at.isoformat(),
             "category": r.category, "envelope": r.envelope, "topic": r.topic, "partition": r.partition,
             "offset": r.offset, "ticket_id": r.ticket_id,
+            "received_at": r.received_at.isoformat() if r.received_at else None,
         }
         for seq, r in enumerate(reports)
     ]
