@@ -10,6 +10,7 @@ from datetime import datetime
 from application.envelope import ReportEnvelope
 from application.routing import NOWHERE, RoutingContext, decide_route, explanation
 from dispatch import snapshot
+from dispatch.deadlines import Due, moved
 from dispatch.intake import decide, is_alarm
 from dispatch.lifecycle import Priority, open_ticket
 from dispatch.model import Unit
@@ -48,6 +49,7 @@ def prepare_ticket(envelope: ReportEnvelope, ctx: RoutingContext, geocoded: Geoc
         assignee=assignee,
         routing=explanation(decision),
         priority=decided.priority,
+        channel=envelope.channel,
     )
 
 
@@ -81,10 +83,14 @@ def open_prepared(ticket_no: str, ticket: NewTicket, loop: LoopContext | None, n
     if loop is None:
         return ticket
     key = (state.category, state.status, state.priority)
-    clocks = memo.get(key) if memo is not None else None
-    if clocks is None:
-        clocks = loop.clocks(state, now)
+    found = memo.get(key) if memo is not None else None
+    if found is None:
+        found = (loop.clocks(state, now), loop.due(state))
         if memo is not None:
-            memo[key] = clocks
-    return replace(ticket, loop=snapshot.dump(state), deadline=clocks.deadline,
-                   deadline_state=str(clocks.light) if clocks.light else None)
+            memo[key] = found
+    clocks, due = found
+    records = opened.records
+    if records and (deadline := moved(Due(), due)):  # the dispatch sets the first deadlines (contract §8)
+        records = (*records[:-1], replace(records[-1], data={**records[-1].data, **deadline}))
+    return replace(ticket, loop=snapshot.dump(state), deadline=clocks.deadline, records=records,
+                   deadline_state=str(clocks.light) if clocks.light else None, facts=loop.facts(state, due))

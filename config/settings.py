@@ -77,6 +77,9 @@ class Settings:
     leave_settle_s: float
     broker_retry_after_s: float
     worker_metrics_port: int
+    evaluation_weights: str
+    evaluation_board_size: int
+    evaluation_min_dispatched: int
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -156,6 +159,28 @@ def _check_web_security(values: dict[str, Any]) -> None:
             raise SettingsError(f"setting 'allowed_origins' has {origin!r}; write scheme://host[:port]")
 
 
+# The evaluation's weight names: a copy of dispatch.kpi.WEIGHT_RATES's keys (config sits below dispatch);
+# tests/test_evaluation_v1.py fails when the two differ. dispatch.kpi.parse_weights reads the values.
+_WEIGHTS = ("on_time", "close", "ack", "overdue", "rework", "return", "extension")
+_WEIGHT = re.compile(r"\s*([a-z_]+)\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*")
+
+
+def _check_evaluation(values: dict[str, Any]) -> None:
+    """综合评价 (docs/evaluation.md): weights `name=number,...` of known names, not all zero; board sizes."""
+    weights = values["evaluation_weights"]
+    total = 0.0
+    for part in weights.split(","):
+        found = _WEIGHT.fullmatch(part)
+        if found is None or found[1] not in _WEIGHTS:
+            raise SettingsError(f"setting 'evaluation_weights' has {part.strip()!r}; write name=number with names "
+                                f"{', '.join(_WEIGHTS)}")
+        total += float(found[2])
+    if total <= 0:
+        raise SettingsError("setting 'evaluation_weights' needs at least one weight above zero")
+    if values["evaluation_board_size"] < 1 or values["evaluation_min_dispatched"] < 1:
+        raise SettingsError("settings 'evaluation_board_size' and 'evaluation_min_dispatched' must be at least 1")
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build the settings; `overrides` win over everything (used by tests and the CLI)."""
     env = os.environ if environ is None else environ
@@ -206,6 +231,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise SettingsError("setting 'topic_partitions' must be at least 1")
     _check_calendar(kwargs)
     _check_web_security(kwargs)
+    _check_evaluation(kwargs)
     if kwargs["socketio_queue"] not in ("", "kafka"):
         raise SettingsError("setting 'socketio_queue' must be '' (each web process relays every event) or 'kafka'")
     tile = kwargs["tile_url"]

@@ -126,6 +126,37 @@ def read_clocks(ticket: TicketState, limits: Limits, rule: TimeRule, now: dateti
     return tuple(readings)
 
 
+@dataclass(frozen=True)
+class Due:
+    """The deadlines in force: of the running acknowledge and handle clocks (None: that clock is not
+    running, or is parked by a 挂账 without a planned end). A ticket's detail shows them (contract §8)."""
+
+    acknowledge: datetime | None = None
+    handle: datetime | None = None
+
+
+def in_force(ticket: TicketState, limits: Limits | None, rule: TimeRule) -> Due:
+    """The deadlines of the current turn's running clocks; they do not depend on the time of reading."""
+    if limits is None or ticket.current is None:
+        return Due()
+    found = {r.kind: r.deadline for r in read_clocks(ticket, limits, rule, ticket.current.dispatched_at)
+             if r.running}
+    return Due(found.get(ClockKind.ACKNOWLEDGE), found.get(ClockKind.HANDLE))
+
+
+def moved(before: Due, after: Due) -> dict:
+    """The particulars of a history entry that sets or moves a deadline (contract §8): `deadline`, the handle
+    deadline now in force (the acknowledge one when only it runs), and `deadlines`, both; empty when the
+    entry set no new deadline (an acknowledgement ends a clock, a handling or a 挂账 stops one)."""
+    changed = [new for old, new in ((before.acknowledge, after.acknowledge), (before.handle, after.handle))
+               if new is not None and new != old]
+    if not changed:
+        return {}
+    return {"deadline": (after.handle or after.acknowledge).isoformat(),
+            "deadlines": {"acknowledge": after.acknowledge.isoformat() if after.acknowledge else None,
+                          "handle": after.handle.isoformat() if after.handle else None}}
+
+
 def next_deadline(readings: tuple[ClockReading, ...]) -> datetime | None:
     """The earliest deadline of a running clock: what `tickets.deadline` and the console show."""
     running = [r.deadline for r in readings if r.running and r.deadline is not None]

@@ -17,15 +17,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from dispatch import snapshot
 from dispatch.audit import verify_chain
-from dispatch.deadlines import ClockSummary, Limits, limits_for, summarize
+from dispatch.deadlines import ClockSummary, Due, Limits, in_force, limits_for, moved, rule_for, summarize
 from dispatch.errors import StaleVersion
 from dispatch.intake import classified
+from dispatch.kpi import Facts, facts
 from dispatch.lifecycle import Outcome, Priority, TicketState, opened
 from dispatch.model import FINAL_STATUSES, Status
 from dispatch.taxonomy import Taxonomy
 from dispatch.vocabulary import WITH_UNIT_STATUSES
 from dispatch.worktime import WorkingTime
-from store import history
+from store import history, kpi
 from store.events import publish_event
 from store.locks import ESCALATION_LOCK
 
@@ -49,6 +50,16 @@ class LoopContext:
 
     def clocks(self, ticket: TicketState, now: datetime) -> ClockSummary:
         return summarize(ticket, self.limits(ticket), self.working, now)
+
+    def due(self, ticket: TicketState) -> Due:
+        """The deadlines in force (running clocks), as the ticket's detail and its history show them."""
+        limits = self.limits(ticket)
+        return in_force(ticket, limits, rule_for(limits, self.working) if limits else self.working)
+
+    def facts(self, ticket: TicketState, due: Due | None = None) -> Facts:
+        """The ticket's evaluation facts (dispatch.kpi), counted in its own time rule."""
+        limits = self.limits(ticket)
+        return facts(ticket, limits, rule_for(limits, self.working) if limits else self.working, due)
 
 
 def load_context(conn: Connection, working: WorkingTime, events_topic: str) -> LoopContext:
@@ -125,6 +136,8 @@ def save(conn: Connection, loaded: Loaded, outcome: Outcome, ctx: LoopContext, n
     its opening (or 定位) through the operators' steps before the dispatch (受理, 立案), until it is final."""
     new, rec = classified(outcome.ticket, ctx.taxonomy.get(outcome.ticket.category)), outcome.record
     clocks = ctx.clocks(new, now)
+    due = ctx.due(new)  # an entry that sets or moves a deadline carries it (contract §8)
+    rec = dataclasses.replace(rec, data={**rec.data, **moved(ctx.due(loaded.state), due)})
     [entry] = history.chain(loaded.id, new.ticket_no, loaded.history_head, [history.entry(rec)])
     head = entry.hash
     result = conn.execute(_UPDATE, {
@@ -141,6 +154,7 @@ def save(conn: Connection, loaded: Loaded, outcome: Outcome, ctx: LoopContext, n
         current = conn.execute(text("SELECT version FROM tickets WHERE id = :id"), {"id": loaded.id}).scalar_one()
         raise StaleVersion(current, loaded.state.version)
     history.append(conn, [entry])
+    kpi.write(conn, [(loaded.id, ctx.facts(new, due), None)])  # the evaluation's facts, in the same transaction
     publish_event(conn, loaded.id, str(rec.action), now, rec.actor, ctx.events_topic)
 
 

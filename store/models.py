@@ -336,3 +336,43 @@ class DlqReplayRow(Base):
     topic: Mapped[str] = mapped_column(Text)
     partition: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class TicketKpiRow(Base):
+    """One row of evaluation facts per ticket, written with every change of it (0013, store/kpi.py).
+    CHECK: ticket_kpi_handled_split (handled = on time or late, never both)."""
+
+    __tablename__ = "ticket_kpi"
+    __table_args__ = (
+        Index("ix_ticket_kpi_first_dispatched", "first_dispatched_at"),
+        Index("ix_ticket_kpi_unit", "lead_unit", "first_dispatched_at"),
+        Index("ix_ticket_kpi_category", "category", "first_dispatched_at"),
+        Index("ix_ticket_kpi_created", "created_at"),
+        Index("ix_ticket_kpi_closed", "closed_at", postgresql_where=text("closed_at IS NOT NULL")),
+        Index("ix_ticket_kpi_handle_due", "handle_due", postgresql_where=text("handle_due IS NOT NULL")),
+        Index("ix_ticket_kpi_handled_due", "handled_due", postgresql_where=text("handled_late")),
+    )
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(16))
+    district_code: Mapped[str | None] = mapped_column(String(32))
+    street_code: Mapped[str | None] = mapped_column(String(32))
+    community_code: Mapped[str | None] = mapped_column(String(32))
+    grid_code: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str | None] = mapped_column(String(16))
+    first_dispatched_at: Mapped[datetime | None] = mapped_column(TZ)
+    lead_unit: Mapped[str | None] = mapped_column(String(32))
+    acknowledged_on_time: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    handled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    handled_on_time: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    handled_late: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    handled_due: Mapped[datetime | None] = mapped_column(TZ)
+    reworked: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    returned: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    extended: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    closed_at: Mapped[datetime | None] = mapped_column(TZ)
+    ack_due: Mapped[datetime | None] = mapped_column(TZ)
+    handle_due: Mapped[datetime | None] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())

@@ -170,6 +170,10 @@ def get_ticket(conn: Connection, ticket_no: str, scope: Scope) -> dict | None:
     if row is None:
         return None
     ticket = _ticket_dict(row)
+    # The deadlines in force (contract §8), kept with the evaluation's facts (store.kpi) at every change.
+    due = conn.execute(text("SELECT ack_due, handle_due FROM ticket_kpi WHERE ticket_id = :t"), {"t": row.id}).first()
+    ticket["deadlines"] = {"acknowledge": due.ack_due.isoformat() if due and due.ack_due else None,
+                           "handle": due.handle_due.isoformat() if due and due.handle_due else None}
     history = conn.execute(
         text(
             "SELECT at, actor, role, party, action, from_status, to_status, note, data FROM ticket_history "

@@ -9,9 +9,10 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 
+from dispatch.kpi import Facts
 from dispatch.lifecycle import Priority, Record
 from dispatch.model import Status, Unit
-from store import history
+from store import history, kpi
 from store.events import publish_events
 
 
@@ -46,6 +47,8 @@ class NewTicket:
     deadline: datetime | None = None
     deadline_state: str | None = None
     priority: Priority = Priority.NORMAL  # urgent: a sensor alarm, or (once the taxonomy is known) its category
+    channel: str | None = None  # of the report that opens it
+    facts: Facts | None = None  # the evaluation's facts of its opening state (dispatch.kpi), written with it
 
 
 _INSERT_REPORTS = text(
@@ -146,7 +149,7 @@ class TicketToWrite:
 def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, events_topic: str) -> dict[str, int]:
     """Write a batch of new tickets with their opening history (the domain's records, hashed here), report links
     and `created` events in four statements, whatever the batch size: per-row round trips, not the database,
-    limit a worker."""
+    limit a worker (five with the evaluation's facts)."""
     if not batch:
         return {}
     chains = {w.ticket_no: history.chain(None, w.ticket_no, None, [history.entry(r) for r in w.ticket.records])
@@ -161,6 +164,7 @@ def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, 
     ticket_ids = [ids[w.ticket_no] for w in batch for _ in w.report_ids]
     link_reports(conn, report_ids, ticket_ids)
     history.append(conn, [replace(c, ticket_id=ids[w.ticket_no]) for w in batch for c in chains[w.ticket_no]])
+    kpi.write(conn, [(ids[w.ticket_no], w.ticket.facts, w.ticket.channel) for w in batch if w.ticket.facts])
     publish_events(conn, [ids[w.ticket_no] for w in batch], "created", now, "system", events_topic)
     return ids
 
