@@ -44,5 +44,8 @@ export default defineConfig({
   test: {
     environment: "happy-dom",
     include: ["src/**/*.test.ts"],
+    // Components tests mount Element Plus / Vant: their per-component style imports (.css) must go through
+    // Vite, not Node's loader.
+    server: { deps: { inline: [/element-plus/, /vant/] } },
   },
 });
