@@ -21,7 +21,9 @@ export interface Platform {
 const KEY = Symbol("yunguan-platform");
 
 export function makePlatform(boot: Boot, i18n: I18n): Platform {
-  const lang = ref<Lang>(normaliseLang(i18n.global.locale as unknown as string));
+  // Composition-mode vue-i18n: global.locale is a ref (a plain string only in legacy mode).
+  const locale = i18n.global.locale as unknown as string | Ref<string>;
+  const lang = ref<Lang>(normaliseLang(typeof locale === "string" ? locale : locale.value));
   const now = ref(new Date());
   // One ticking clock per page: countdowns and the header clock follow it (every 15 s; the clock itself
   // re-renders every second through its own timer where shown).
