@@ -16,3 +16,14 @@ export function categoriesOnce(api: Api): Promise<Category[]> {
 export function forgetCategories(): void {
   categories = null;
 }
+
+interface RouteAnswer { area: import("./logic").Area; assignee: { code: string; name: string } | null }
+
+/** Where a point lies and which unit routing would give it (GET /route): shown when a point is clicked. */
+export async function routeOf(api: Api, lon: number, lat: number, category?: string | null): Promise<RouteAnswer | null> {
+  try {
+    return await api.get<RouteAnswer>("/route", { lon: lon.toFixed(6), lat: lat.toFixed(6), category: category || undefined });
+  } catch {
+    return null; // a hint only
+  }
+}

@@ -120,9 +120,11 @@ describe("ActionDialog", () => {
   });
 
   it("on a stale version says so, reloads the ticket for the page and keeps what was typed", async () => {
+    let stale = true;
     answer = (c) => (c.method === "POST"
-      ? { status: 409, body: { error: { code: "stale_version", message: "stale" }, current_version: 6 } }
-      : { status: 200, body: { ...ticket(), version: 6 } });
+      ? (stale ? { status: 409, body: { error: { code: "stale_version", message: "stale" }, current_version: 6 } }
+        : { status: 200, body: { ...ticket(), version: 7 } })
+      : { status: 200, body: { ...ticket({ ticket_no: "CC20261201-00002" }), version: 6 } });
     const { wrapper, state, events } = host(ActionDialog, { ticket: ticket({ ticket_no: "CC20261201-00002" }), action: "comment", modelValue: true });
     await flushPromises();
     await typeInto("action-note", "已电话联系");
@@ -132,11 +134,19 @@ describe("ActionDialog", () => {
     const done = events.filter((e) => e[0] === "done");
     expect(done).toHaveLength(1);
     expect((done[0][1] as { version: number }).version).toBe(6);
-    // The page hands the reloaded ticket back: the same ticket, a new version; the note is still there.
+    // A live update of the same ticket (the page's socket): the note is still there.
     state.ticket = { ...ticket({ ticket_no: "CC20261201-00002" }), version: 6 };
     await flushPromises();
     expect(field("action-note").value).toBe("已电话联系");
     expect(state.modelValue).toBe(true);
+    // Sent again, on the reloaded version (even had the page not handed it back).
+    state.ticket = { ...ticket({ ticket_no: "CC20261201-00002" }), version: 5 };
+    stale = false;
+    (q("[data-test=action-send]") as HTMLButtonElement).click();
+    await flushPromises();
+    const posts = calls.filter((c) => c.method === "POST").map((c) => c.body as { version: number; note: string });
+    expect(posts.map((p) => [p.version, p.note])).toEqual([[5, "已电话联系"], [6, "已电话联系"]]);
+    expect(state.modelValue).toBe(false);
     wrapper.unmount();
   });
 
