@@ -17,13 +17,14 @@ from dispatch.taxonomy import is_subclass_code, level_of
 from dispatch.transitions import PREVIOUS, Action
 from streams.topics import Topics
 
-EMBEDDED = re.compile(r'<script type="application/json" id="vocabulary">(.*?)</script>', re.S)
+EMBEDDED = re.compile(r'<script type="application/json" id="yunguan-boot">(.*?)</script>', re.S)
 
 
 def embedded_vocabulary(page_html: str) -> dict:
+    """The vocabulary inside a page's boot document (web/assets.py), which the built pages read."""
     found = EMBEDDED.findall(page_html)
-    assert len(found) == 1, "a page embeds the vocabulary exactly once"
-    return json.loads(found[0])
+    assert len(found) == 1, "a page embeds its boot document exactly once"
+    return json.loads(found[0])["vocabulary"]
 
 
 def test_every_status_action_role_party_and_channel_has_both_labels():
@@ -88,8 +89,8 @@ def test_pages_embed_the_served_document_and_categories_carry_their_level(server
         r = requests.get(f"{base}{path}", timeout=10)
         assert r.status_code == 200
         assert embedded_vocabulary(r.text) == expected
-        assert '<script src="/static/vocabulary.js"' in r.text
-    assert 'id="vocabulary"' not in requests.get(f"{base}/login", timeout=10).text
+        assert '<script type="module" src="/static/app/assets/' in r.text
+    assert 'id="yunguan-boot"' not in requests.get(f"{base}/login", timeout=10).text
 
     cats = requests.get(f"{base}/api/v1/categories", timeout=10).json()
     assert cats and all(c["level"] == level_of(c["code"]) for c in cats)
@@ -108,9 +109,15 @@ def test_pages_embed_the_served_document_and_categories_carry_their_level(server
     assert r.status_code == 404, r.text  # the code passed; only the ticket is missing
 
 
-def test_the_embedding_cannot_close_the_script_element():
-    from web.pages import vocabulary_json
+def test_the_embedding_cannot_close_the_script_element(server):
+    from web.assets import boot_json
 
-    text = str(vocabulary_json())
-    assert "<" not in text and ">" not in text and "&" not in text
-    assert json.loads(text) == json.loads(json.dumps(vocabulary.document()))
+    _, app = server
+    with app.test_request_context("/track"):
+        hostile = "</script><script>alert(1)</script>&'"
+        tag = str(boot_json("track", q=hostile))
+    body = EMBEDDED.findall(tag)[0]
+    assert "<" not in body and ">" not in body and "&" not in body
+    doc = json.loads(body)
+    assert doc["extra"]["q"] == hostile
+    assert doc["vocabulary"] == json.loads(json.dumps(vocabulary.document()))
