@@ -108,22 +108,6 @@ def test_resident_reports_with_geolocation_and_tracks_it(browser, server, worker
         context.close()
 
 
-def test_department_acknowledges_and_handles_on_its_workbench(page_for, server, worker, make_user):
-    base, _ = server
-    make_user("nanguan", "department", unit="220102-SANITATION")
-    page = page_for("nanguan", path="/unit")
-    ticket_no = _ticket_no(base, _report(base, description="人行道垃圾堆放"))
-    _visible(page, ticket_no).wait_for(timeout=20000)  # arrives live in the queue
-    _visible(page, ticket_no).click()
-    page.locator("form[data-action=acknowledge] button").click()
-    expect(page.locator(".detail-head .badge")).to_contain_text("已签收", timeout=10000)
-    page.locator("form[data-action=handle] textarea").fill("已清理完毕，地面见本色")
-    page.locator("form[data-action=handle] button").click()
-    expect(page.locator(".detail-head .badge")).to_contain_text("已处置", timeout=10000)
-    expect(page.locator(".timeline")).to_contain_text("已清理完毕")
-    assert page.problems == []
-
-
 def test_grid_worker_reports_with_faked_geolocation_and_verifies(browser, server, worker, make_user, grid_cell):
     base, app = server
     make_user("gw01", "grid", grid=grid_cell)

@@ -202,7 +202,7 @@ def console():
     if user.role not in CONSOLE_ROLES:
         return _elsewhere(user)
     token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_template("console.html", user=user, token=token)
+    return render_app("console", user, token)
 
 
 def _page_for(role: str, template: str, path: str, **extra):
@@ -219,25 +219,42 @@ def _page_for(role: str, template: str, path: str, **extra):
 def unit():
     """A department's workbench: its queue by deadline; acknowledge, handle, return, extension, parts."""
     user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next="/unit"))
+    if user.role != "department":
+        return _elsewhere(user)
     name = None
-    if user is not None and user.unit_code:
+    if user.unit_code:
         from sqlalchemy import text
 
         with current_app.extensions["yunguan"].engine.connect() as conn:
             name = conn.execute(text("SELECT name FROM units WHERE code = :c"), {"c": user.unit_code}).scalar()
-    return _page_for("department", "unit.html", "/unit", unit_name=name or "")
+    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
+    return render_app("unit", user, token, unit_name=name or "")
+
+
+def _photo_limits() -> dict:
+    settings = current_app.extensions["yunguan"].settings
+    return {"max_photos": settings.upload_max_files, "max_photo_bytes": settings.upload_max_bytes}
 
 
 @bp.get("/grid")
 def grid():
-    """The grid worker's phone page: report with geolocation and photos; verification tasks in the cell."""
-    return _page_for("grid", "grid.html", "/grid")
+    """The grid worker's phone page (installable, works offline): report with the device's position and photos;
+    verification tasks in the own grid cell; the reports this phone sent."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next="/grid"))
+    if user.role != "grid":
+        return _elsewhere(user)
+    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
+    return render_app("grid", user, token, grid=user.grid_code or "", **_photo_limits())
 
 
 @bp.get("/report")
 def report():
-    """Residents' form: no account; the API rate-limits it per client."""
-    return render_template("report.html")
+    """Residents' form (installable, works offline): no account; the API rate-limits it per client."""
+    return render_app("report", **_photo_limits())
 
 
 @bp.get("/track")
