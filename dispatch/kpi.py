@@ -3,9 +3,9 @@ of a row of counts. Pure: the store keeps one row of facts per ticket (`ticket_k
 GROUP BY; docs/evaluation.md states the formulas in Chinese and English.
 
 Who a ticket belongs to: its lead unit, the last unit it was dispatched or reassigned to as lead. A return
-the command centre upheld (the next dispatch went to another unit, or the ticket was then rejected) moved
-it away and is not counted; a return that was not upheld (it came back to the same unit) or is still
-undecided counts against the unit that returned it. Every count of a ticket is about its lead unit's turns,
+the command centre upheld (the ticket went on to another unit for good, or was rejected) is not counted
+against the unit that returned it; a return that was not upheld (the ticket came back to that unit, by
+re-dispatch or by the 值班长's arbitration) or is still undecided counts against it. Every count of a ticket is about its lead unit's turns,
 so the figures of a unit are its own record.
 
 The facts depend on the ticket's loop state alone, not on the time of reading, except `overdue`: a ticket
@@ -111,12 +111,12 @@ def facts(ticket: TicketState, limits: Limits | None, rule: TimeRule, due: Due |
 
 
 def _upheld(ticket: TicketState, index: int) -> bool:
-    """A return stood when the next turn went to another unit, or when the command centre then rejected
-    the ticket (不予立案: nobody had to handle it). Undecided (still `returned`) is not upheld."""
+    """Whether the lead unit's return (its turn `index`) stood. A later turn of the ticket means it came back
+    to this unit, the lead, so the return did not stand in the end (the 值班长's arbitration included). The
+    last turn returned stands only if the command centre then rejected the ticket (不予立案: nobody had to
+    handle it); while undecided (`returned`) it counts."""
     turns: Sequence[Assignment] = ticket.assignments
-    if index + 1 < len(turns):
-        return turns[index + 1].unit != turns[index].unit
-    return ticket.status is Status.REJECTED
+    return index == len(turns) - 1 and ticket.status is Status.REJECTED
 
 
 # --- a row of counts: rates, score, rank -------------------------------------------------------------------
@@ -157,12 +157,11 @@ def ranks(scores: Sequence[tuple[float | None, int]], min_dispatched: int = 1) -
 
 
 def boards(ranked: Sequence[tuple[str | None, int | None]], size: int) -> dict[str, list]:
-    """红黑榜: the keys of the `size` best ranked rows (红榜) and of the `size` worst (黑榜, worst first);
-    a row is on one board only, so with fewer than 2 × size ranked rows the 黑榜 is shorter."""
-    order = sorted((r, k) for k, r in ranked if r is not None)
-    red = [k for _, k in order[:size]]
-    black = [k for _, k in reversed(order[len(red):])][:size]
-    return {"red": red, "black": black}
+    """红黑榜: the keys of the best ranked rows (红榜, best first) and of the worst (黑榜, worst first), `size`
+    each; a row is on one board at most, so with fewer than 2 × size ranked rows each board takes half."""
+    order = [k for _, k in sorted((r, k) for k, r in ranked if r is not None)]
+    n = min(size, len(order) // 2)
+    return {"red": order[:n], "black": order[::-1][:n]}
 
 
 def formulas(weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> dict[str, str]:

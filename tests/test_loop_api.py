@@ -222,11 +222,12 @@ def test_evaluation_ranks_units_by_their_record(server, worker, people):
         people["nanguan"].ok(no, "handle", note="已处置")
     people["clerk"].ok(tickets[0], "verify")
     people["clerk"].ok(tickets[1], "fail_verify", note="仍有垃圾")
-    r = requests.get(f"{base}/api/v1/evaluation", headers=people["duty"].headers, timeout=10)
+    r = requests.get(f"{base}/api/v1/evaluation", headers=people["duty"].headers, timeout=10)  # this month, by unit
     assert r.status_code == 200, r.text
-    row = next(u for u in r.json()["units"] if u["unit"] == NANGUAN_UNIT)
-    assert row["dispatched"] == 2 and row["handled"] == 2 and row["reworked"] == 1
-    assert row["rework_rate"] == 0.5 and row["on_time_rate"] == 1.0 and row["name"] == "南关区环境卫生管理中心"
+    row = next(u for u in r.json()["rows"] if u["key"]["code"] == NANGUAN_UNIT)
+    assert row["counts"]["dispatched"] == 2 and row["counts"]["handled"] == 2 and row["counts"]["reworked"] == 1
+    assert row["rates"]["rework_rate"] == 0.5 and row["rates"]["on_time_rate"] == 1.0
+    assert row["key"]["name"] == "南关区环境卫生管理中心" and row["rank"] == 1
     assert requests.get(f"{base}/api/v1/evaluation", headers=people["nanguan"].headers, timeout=10).status_code == 403
-    bad = requests.get(f"{base}/api/v1/evaluation?since=yesterday", headers=people["duty"].headers, timeout=10)
-    assert bad.status_code == 400 and "since" in bad.json()["error"]["fields"]
+    bad = requests.get(f"{base}/api/v1/evaluation?from=yesterday", headers=people["duty"].headers, timeout=10)
+    assert bad.status_code == 400 and "from" in bad.json()["error"]["fields"]

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import Counter
 from sqlalchemy import text
 
-from application import accept, act, evaluate, locate
+from application import accept, act, locate
 from application.envelope import MAX_ENVELOPE_BYTES
 from application.routing import decide_route
 from application.split import SplitRefused, split_out
@@ -377,20 +377,6 @@ def _split(deps, ticket_no: str, command: Command, user: User) -> str:
         raise ApiError(422, "invalid_body", str(exc), {"report": str(exc)}) from None
 
 
-@bp.get("/evaluation")
-@require_roles("admin", "operator")
-def evaluation():
-    """考核 table: 按期处置率, 结案率, 返工率, 及时签收率 and rank per unit for tickets created in the period
-    (default: the last 30 days)."""
-    deps = _deps()
-    now = deps.clock()
-    bounds = {name: _instant_arg(name, default) for name, default in (("since", now - timedelta(days=30)),
-                                                                       ("until", now))}
-    with deps.engine.connect() as conn:
-        table = evaluate.evaluation(conn, deps.loop()(conn), bounds["since"], bounds["until"], now)
-    return jsonify({"since": bounds["since"].isoformat(), "until": bounds["until"].isoformat(), "units": table})
-
-
 @bp.get("/route")
 @require_roles(*STAFF_ROLES)
 def route():
@@ -425,5 +411,7 @@ def categories():
 
 
 # The read views of lists and suggestions (the ticket list, nearby tickets, places, units) live in
-# web/api_lookup.py, on this blueprint; importing it registers them.
-from web import api_lookup  # noqa: E402, F401
+# web/api_lookup.py, 综合评价 with its exports, hotspots and trends in web/api_evaluation.py and the wall
+# screen's live figures in web/api_screen.py, on this
+# blueprint; importing them registers them.
+from web import api_evaluation, api_lookup, api_screen  # noqa: E402, F401

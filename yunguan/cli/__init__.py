@@ -28,6 +28,7 @@ from yunguan.cli.intake import (
     cmd_status,
     cmd_worker,
 )
+from yunguan.cli.kpi import cmd_kpi_rebuild
 from yunguan.cli.loop import cmd_audit_checkpoint, cmd_audit_verify, cmd_escalate
 from yunguan.cli.setup import cmd_db_upgrade, cmd_demo, cmd_down, cmd_schema, cmd_topics_create, cmd_up
 from yunguan.cli.users import cmd_users_active, cmd_users_add, cmd_users_logins, cmd_users_totp
@@ -121,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit_verify.set_defaults(func=cmd_audit_verify)
     audit.add_parser("checkpoint", help="append a signed checkpoint of every ticket's history head now").set_defaults(
         func=cmd_audit_checkpoint)
+
+    kpi = sub.add_parser("kpi", help="the evaluation's facts (综合评价)").add_subparsers(dest="kpi_cmd", required=True)
+    rebuild = kpi.add_parser("rebuild", help="recompute the evaluation facts of every ticket from its loop state")
+    rebuild.add_argument("--batch", type=int, default=2000, help="tickets per transaction")
+    rebuild.set_defaults(func=cmd_kpi_rebuild)
 
     cats = sub.add_parser("categories", help="the category taxonomy (立案结案标准)").add_subparsers(
         dest="categories_cmd", required=True)
