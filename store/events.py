@@ -20,7 +20,8 @@ _EVENTS = text(
     "'deadline', to_char(t.deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
     "'escalation_level', t.escalation_level, 'actor', CAST(:actor AS text), 'deadline_state', t.deadline_state, "
     "'report_count', t.report_count, 'assists', to_jsonb(t.assist_codes), "
-    "'border_check', coalesce((t.loop->>'border_check')::boolean, false), 'priority', t.priority) "
+    "'border_check', coalesce((t.loop->>'border_check')::boolean, false), 'priority', t.priority, "
+    "'channel', (SELECT r.channel FROM reports r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1)) "
     "FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code WHERE t.id = ANY(:ids) ORDER BY t.id"
 )
 
