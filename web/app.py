@@ -7,11 +7,12 @@ from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
-from web import api, errors, health, hygiene, pages, security, sockets
+from web import api, errors, health, hygiene, pages, pwa, security, sockets
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{tiles}; "
-    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    "connect-src 'self' ws: wss:; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
 )
 
 
@@ -56,6 +57,7 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(pwa.bp)
     limiter = Limiter(
         get_remote_address, app=app, storage_uri=deps.settings.rate_limit_storage, default_limits=[],
         headers_enabled=True,

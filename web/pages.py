@@ -205,16 +205,6 @@ def console():
     return render_template("console.html", user=user, token=token)
 
 
-def _page_for(role: str, template: str, path: str, **extra):
-    user = current_user()
-    if user is None:
-        return redirect(url_for("pages.login", next=path))
-    if user.role != role:
-        return _elsewhere(user)
-    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_template(template, user=user, token=token, **extra)
-
-
 @bp.get("/unit")
 def unit():
     """A department's workbench: its queue by deadline; acknowledge, handle, return, extension, parts."""
@@ -233,16 +223,28 @@ def unit():
     return render_app("unit", user, token, unit_name=name or "")
 
 
+def _photo_limits() -> dict:
+    settings = current_app.extensions["yunguan"].settings
+    return {"max_photos": settings.upload_max_files, "max_photo_bytes": settings.upload_max_bytes}
+
+
 @bp.get("/grid")
 def grid():
-    """The grid worker's phone page: report with geolocation and photos; verification tasks in the cell."""
-    return _page_for("grid", "grid.html", "/grid")
+    """The grid worker's phone page (installable, works offline): report with the device's position and photos;
+    verification tasks in the own grid cell; the reports this phone sent."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next="/grid"))
+    if user.role != "grid":
+        return _elsewhere(user)
+    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
+    return render_app("grid", user, token, grid=user.grid_code or "", **_photo_limits())
 
 
 @bp.get("/report")
 def report():
-    """Residents' form: no account; the API rate-limits it per client."""
-    return render_template("report.html")
+    """Residents' form (installable, works offline): no account; the API rate-limits it per client."""
+    return render_app("report", **_photo_limits())
 
 
 @bp.get("/track")

@@ -1,0 +1,9 @@
+import "@/shared/base.css";
+import "@/shared/phone/phone.css";
+import { startPage } from "@/shared/platform";
+import { registerWorker } from "@/shared/phone/device";
+import Grid from "./Grid.vue";
+import messages from "./messages";
+
+registerWorker();
+startPage(Grid, messages);
