@@ -88,8 +88,8 @@ def cases(conn: Connection, by: str, key: str, count: str, start: date, end: dat
 
 
 def hotspots(conn: Connection, level: str, start: date, end: date, *, now: datetime, timezone: str,
-             category: str | None = None, simplify_m: float = 0.0) -> dict:
-    """Tickets opened in the period per area of `level` (the areas valid today), as GeoJSON."""
+             category: str | None = None, simplify_m: float = 0.0) -> str:
+    """Tickets opened in the period per area of `level` (the areas valid today), as GeoJSON text."""
     period = city_period(start, end, timezone, now)
     today = now.astimezone(ZoneInfo(timezone)).date()
     return facts_table.hotspots(conn, level, period.since, period.until, today, category, simplify_m)

@@ -9,7 +9,7 @@ always equals the length of its list.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -93,18 +93,15 @@ def write(conn: Connection, rows: Iterable[tuple[int, Facts, str | None]]) -> No
         conn.execute(_WRITE, {"rows": payload})
 
 
-def ticket_batches(conn: Connection, size: int = 5000) -> Iterator[list[tuple[int, TicketState]]]:
-    """Every ticket's id and loop state (as `store.loop.load` reads it), in id order, `size` at a time
-    (`yunguan kpi rebuild`)."""
+def ticket_batch(conn: Connection, after: int, size: int) -> list[tuple[int, TicketState]]:
+    """The next `size` tickets after id `after`: id and loop state as `store.loop.load` reads them, locked
+    against changes until the caller's transaction ends (FOR SHARE), so that facts rebuilt from them cannot
+    overwrite the facts of a change committed meanwhile (`yunguan kpi rebuild`)."""
     from store.loop import _LOAD, _state  # the loop's own reading, so a rebuilt state equals a loaded one
 
-    last = 0
-    while True:
-        rows = conn.execute(text(_LOAD + "WHERE id > :last ORDER BY id LIMIT :n"), {"last": last, "n": size}).all()
-        if not rows:
-            return
-        yield [(row.id, _state(row)) for row in rows]
-        last = rows[-1].id
+    rows = conn.execute(text(_LOAD + "WHERE id > :after ORDER BY id LIMIT :n FOR SHARE"),
+                        {"after": after, "n": size}).all()
+    return [(row.id, _state(row)) for row in rows]
 
 
 # --- reading ------------------------------------------------------------------------------------------------
@@ -183,26 +180,24 @@ def cases(conn: Connection, by: str, key: str | None, count: str, period: Period
 
 
 def hotspots(conn: Connection, level: str, since: datetime, until: datetime, on: date,
-             category: str | None = None, simplify_m: float = 0.0) -> dict:
-    """Tickets opened in [since, until) (不予立案 left out) per area of `level` valid on `on`, as GeoJSON; every
-    area of the level is a feature (count 0 where none). `category`: a code of any level of the taxonomy
-    (a 门类 or 大类 takes its 小类)."""
+             category: str | None = None, simplify_m: float = 0.0) -> str:
+    """Tickets opened in [since, until) (不予立案 left out) per area of `level` valid on `on`, as the text of a
+    GeoJSON FeatureCollection; every area of the level is a feature (count 0 where none). `category`: a code
+    of any level of the taxonomy (a 门类 or 大类 takes its 小类). The database writes the JSON: decoding and
+    re-encoding thousands of polygons in Python cost more than the count."""
     column = GROUP_COLUMNS[level]
     cat = "AND left(k.category, length(:category)) = :category " if category else ""
-    rows = conn.execute(text(
+    return conn.execute(text(
         f"WITH c AS (SELECT k.{column} AS code, count(*) AS n FROM ticket_kpi k "
         f"WHERE k.created_at >= :since AND k.created_at < :until AND k.status IS DISTINCT FROM 'rejected' {cat}"
         f"AND k.{column} IS NOT NULL GROUP BY 1) "
-        "SELECT a.code, a.name, coalesce(c.n, 0) AS n, ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
-        "ST_SimplifyPreserveTopology(a.geom, :tol) ELSE a.geom END, 6) AS g FROM areas a LEFT JOIN c ON c.code = a.code "
-        f"WHERE a.level = :level AND {valid_on('a')} ORDER BY a.code"),
+        "SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object("
+        "'type', 'Feature', 'id', a.code, 'properties', json_build_object('code', a.code, 'name', a.name, "
+        "'count', coalesce(c.n, 0)), 'geometry', ST_AsGeoJSON(CASE WHEN :tol > 0 THEN "
+        "ST_SimplifyPreserveTopology(a.geom, :tol) ELSE a.geom END, 6)::json) ORDER BY a.code), '[]'::json))::text "
+        f"FROM areas a LEFT JOIN c ON c.code = a.code WHERE a.level = :level AND {valid_on('a')}"),
         {"since": since, "until": until, "category": category, "level": level, "on": on,
-         "tol": simplify_m / 111_320.0}).all()
-    import json
-
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": r.code, "properties": {"code": r.code, "name": r.name, "count": r.n},
-         "geometry": json.loads(r.g)} for r in rows]}
+         "tol": simplify_m / 111_320.0}).scalar_one()
 
 
 def trends(conn: Connection, since: datetime, until: datetime, now: datetime, timezone: str) -> dict[str, list]:

@@ -235,8 +235,9 @@ def hotspots():
     with deps.engine.connect() as conn:
         if category is not None and not evaluate.known_category(conn, category):
             raise _bad("category", "no category with this code")
-        return jsonify(evaluate.hotspots(conn, level, start, end, now=deps.clock(), timezone=deps.settings.timezone,
-                                         category=category, simplify_m=min(max(simplify, 0.0), 500.0)))
+        body = evaluate.hotspots(conn, level, start, end, now=deps.clock(), timezone=deps.settings.timezone,
+                                 category=category, simplify_m=min(max(simplify, 0.0), 500.0))
+    return Response(body, mimetype="application/geo+json")
 
 
 @bp.get("/trends")
