@@ -151,6 +151,11 @@ def test_half_typed_text_survives_a_live_update_and_switching_tickets(page_for, 
     page.locator(f"article.ticket-detail[data-ticket='{first}'] form[data-action=handle] button[type=submit]").click()
     expect(detail.locator("[data-test=status]")).to_have_text("已处置", timeout=15000)
     expect(_card(page, first).locator(".drafted")).to_have_count(0)
+
+    # The English switch: labels and the countdown follow at once, without a reload.
+    page.locator("[data-test=lang-switch]").click()
+    expect(detail.locator("[data-test=status]")).to_have_text("Handled")
+    expect(_card(page, second).locator("[data-test=countdown]")).to_have_text(re.compile(r"(left|overdue)$"))
     assert page.problems == []
 
 
