@@ -376,3 +376,17 @@ class TicketKpiRow(Base):
     ack_due: Mapped[datetime | None] = mapped_column(TZ)
     handle_due: Mapped[datetime | None] = mapped_column(TZ)
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class ApiKeyRow(Base):
+    """Open311 clients' API keys, by name, only the key's SHA-256 stored (0014, store/apikeys.py); the
+    application role may only read them. CHECKs: api_keys_channel (grid, hotline, public), api_keys_name."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_sha256", name="api_keys_key_sha256"),)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16), server_default="public")
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)

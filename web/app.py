@@ -7,7 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
-from web import api, errors, health, hygiene, pages, pwa, security, sockets
+from web import api, errors, health, hygiene, open311, pages, pwa, security, sockets
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{tiles}; "
@@ -47,6 +47,7 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
 
     csrf = CSRFProtect(app)
     csrf.exempt(api.bp)  # the API's forms are programs with bearer tokens; cookie writes are checked below
+    csrf.exempt(open311.bp)  # Open311 clients authenticate with api_key, never with the page session
     app.before_request(security.check_api_csrf)
     errors.register(app)
     hygiene.register(app)  # after app.json is set up: keeps its settings; before any view sees input
@@ -57,6 +58,7 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(open311.bp)
     app.register_blueprint(pwa.bp)
     limiter = Limiter(
         get_remote_address, app=app, storage_uri=deps.settings.rate_limit_storage, default_limits=[],

@@ -41,6 +41,8 @@ class ApiError(Exception):
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
+        if request.path.startswith("/open311/"):  # the spec's error list (web/open311.py)
+            return _open311(exc.status, exc.message, exc.headers)
         return jsonify(exc.body()), exc.status, exc.headers
 
     @app.errorhandler(DispatchError)
@@ -56,6 +58,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if request.path.startswith("/open311/"):
+            return _open311(exc.code or 400, exc.description or exc.name, {})
         if request.path.startswith("/api/") or request.path in {"/healthz", "/readyz"}:
             code = (exc.name or "error").lower().replace(" ", "_")
             return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
@@ -83,3 +87,9 @@ def _first_line(exc: Exception) -> str:
     """The driver's message without the SQL and parameters SQLAlchemy appends (they may hold personal data)."""
     orig = getattr(exc, "orig", None) or exc
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def _open311(status: int, message: str, headers: dict):
+    from web.open311 import error_response  # imported late: web.open311 is a blueprint built on this app
+
+    return error_response(status, message, headers)

@@ -9,6 +9,7 @@ import logging
 import sys
 
 from config import SettingsError, load_settings
+from yunguan.cli import apikeys
 from yunguan.cli.common import UsageError, log
 from yunguan.cli.data import (
     cmd_areas_load,
@@ -182,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("name", nargs="?")
     record.add_argument("--limit", type=int, default=100)
     record.set_defaults(func=cmd_users_logins)
+
+    apikeys.register(sub)
 
     schema = sub.add_parser("schema", help="print the report envelope's JSON Schema")
     schema.add_argument("--output", "-o")
