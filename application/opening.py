@@ -91,6 +91,14 @@ def open_prepared(ticket_no: str, ticket: NewTicket, loop: LoopContext | None, n
     clocks, due = found
     records = opened.records
     if records and (deadline := moved(Due(), due)):  # the dispatch sets the first deadlines (contract §8)
-        records = (*records[:-1], replace(records[-1], data={**records[-1].data, **deadline}))
+        # shared by the batch's tickets opened alike, like the records themselves (store.tickets converts
+        # each shared record to a row once)
+        shared_key = ("records", decided.opening, key)
+        shared = memo.get(shared_key) if memo is not None else None
+        if shared is None:
+            shared = (*records[:-1], replace(records[-1], data={**records[-1].data, **deadline}))
+            if memo is not None:
+                memo[shared_key] = shared
+        records = shared
     return replace(ticket, loop=snapshot.dump(state), deadline=clocks.deadline, records=records,
                    deadline_state=str(clocks.light) if clocks.light else None, facts=loop.facts(state, due))

@@ -21,6 +21,7 @@ them has to re-read history.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime
 from types import MappingProxyType
 
@@ -85,18 +86,24 @@ def open_ticket(ticket_no: str, opening: Opening, at: datetime, *, category: str
     """A ticket opened by the worker from a report, as the intake rules decided (`dispatch.intake.decide`):
     registered and dispatched at once (two records by the system, the assignee's clocks running from `at`), or
     `pending` for an operator (one `create` record saying why)."""
+    records = opening_records(opening, at)
     ticket = opened(ticket_no, opening.status, at, category=category, grid=grid, assignee=assignee,
                     priority=priority, border_check=border_check)
+    return Opened(ticket, records)
+
+
+@functools.lru_cache(maxsize=256)
+def opening_records(opening: Opening, at: datetime) -> tuple[Record, ...]:
+    """The records of an opening. They depend on the opening and the instant only, and are immutable: tickets
+    a worker opens together the same way share one tuple (cached; a batch has a handful of kinds)."""
     if opening.status is Status.DISPATCHED:
         register_note, dispatch_note = opening.notes
-        records = (_by_system(at, Action.REGISTER, None, Status.REGISTERED, register_note),
-                   _by_system(at, Action.DISPATCH, Status.REGISTERED, Status.DISPATCHED, dispatch_note))
-    elif opening.status is Status.PENDING:
+        return (_by_system(at, Action.REGISTER, None, Status.REGISTERED, register_note),
+                _by_system(at, Action.DISPATCH, Status.REGISTERED, Status.DISPATCHED, dispatch_note))
+    if opening.status is Status.PENDING:
         [note] = opening.notes
-        records = (_by_system(at, HistoryAction.CREATE, None, Status.PENDING, note),)
-    else:
-        raise ValueError(f"a ticket opens pending or dispatched, not {opening.status}")
-    return Opened(ticket, records)
+        return (_by_system(at, HistoryAction.CREATE, None, Status.PENDING, note),)
+    raise ValueError(f"a ticket opens pending or dispatched, not {opening.status}")
 
 
 def merge(status: Status, at: datetime, *, channel: str, report_id: str, distance_m: float,

@@ -152,7 +152,15 @@ def insert_tickets(conn: Connection, batch: list[TicketToWrite], now: datetime, 
     limit a worker (five with the evaluation's facts)."""
     if not batch:
         return {}
-    chains = {w.ticket_no: history.chain(None, w.ticket_no, None, [history.entry(r) for r in w.ticket.records])
+    rows: dict[int, history.Entry] = {}  # tickets opened alike share their records: convert each once
+
+    def entry_of(record: Record) -> history.Entry:
+        found = rows.get(id(record))
+        if found is None:
+            found = rows[id(record)] = history.entry(record)
+        return found
+
+    chains = {w.ticket_no: history.chain(None, w.ticket_no, None, [entry_of(r) for r in w.ticket.records])
               for w in batch}
     ids = {
         row.ticket_no: row.id
