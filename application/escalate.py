@@ -32,14 +32,17 @@ class PassResult:
 
 
 def escalation_run(engine: Engine, ctx_of: Callable[[Connection], LoopContext], now: datetime, *,
-                   dry_run: bool = False) -> PassResult:
+                   dry_run: bool = False, only: list[str] | None = None) -> PassResult:
     """Warn, escalate and resume as of `now`, under a transaction-scoped advisory lock so that only one
     process runs the pass at a time. Each decision is an ordinary command by `system`, so it leaves a
     history entry and an event like any other change; a ticket changed meanwhile is skipped (next pass).
 
     `dry_run`: decide the same way and return what would change, in a READ ONLY transaction (PostgreSQL
     refuses any write in it, so a dry run cannot leave history, ticket updates or outbox rows behind; it
-    needs no lock either)."""
+    needs no lock either).
+
+    `only`: look at these tickets alone (`yunguan simulate --history` knows when each ticket's clocks next
+    need the pass and runs it for those, as of that instant; a live pass looks at every ticket)."""
     applied: list[dict] = []
     skipped = relit = 0
     with engine.begin() as conn:
@@ -48,7 +51,7 @@ def escalation_run(engine: Engine, ctx_of: Callable[[Connection], LoopContext], 
         elif not try_escalation_lock(conn):
             return PassResult(False, [], 0)
         ctx = ctx_of(conn)
-        held = with_unit(conn)
+        held = with_unit(conn, only)
         current = {loaded.state.ticket_no: loaded for loaded, _ in held}
         lights = {loaded.state.ticket_no: light for loaded, light in held}
         dues = escalation_pass([loaded.state for loaded in current.values()], ctx.limits, ctx.working, now,

@@ -253,16 +253,8 @@ class WorkingTime:
         _note_fallback(day.year)
         return day.weekday() < 5 and (day.month, day.day) not in FIXED_HOLIDAYS
 
-    def _day_segments(self, day: date) -> list[tuple[datetime, datetime]]:
-        if not self.is_workday(day):
-            return []
-        tz = ZoneInfo(self.timezone)
-        out = []
-        for start, end in self.hours:
-            s = datetime.combine(day, start, tz)
-            e = datetime.combine(day + timedelta(days=1), time(0), tz) if end is None else datetime.combine(day, end, tz)
-            out.append((_utc(s), _utc(e)))
-        return out
+    def _day_segments(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        return _day_segments(self, day)
 
     def _segments(self, start: datetime, until: datetime | None = None) -> Iterator[tuple[datetime, datetime]]:
         """Working segments from `start` on, in UTC; up to the local day of `until` when given, so that a
@@ -287,3 +279,18 @@ class WorkingTime:
         if end <= start:
             return timedelta(0)
         return _between(self._segments(start, end), end, pauses)
+
+
+@lru_cache(maxsize=16384)
+def _day_segments(rule: WorkingTime, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """A day's working segments in UTC, remembered: every clock reading walks the days since its start, and
+    the deadline pass reads every open ticket's clocks (a year of days for a few rules is a small table)."""
+    if not rule.is_workday(day):
+        return ()
+    tz = ZoneInfo(rule.timezone)
+    out = []
+    for start, end in rule.hours:
+        s = datetime.combine(day, start, tz)
+        e = datetime.combine(day + timedelta(days=1), time(0), tz) if end is None else datetime.combine(day, end, tz)
+        out.append((_utc(s), _utc(e)))
+    return tuple(out)

@@ -201,10 +201,12 @@ class LoopContextCache:
         return self._ctx
 
 
-def with_unit(conn: Connection) -> list[tuple[Loaded, str | None]]:
-    """Every ticket a unit holds (the escalation pass's population), with its stored deadline light."""
-    rows = conn.execute(text(_LOAD + "WHERE status = ANY(:with_unit) ORDER BY id"),
-                        {"with_unit": list(WITH_UNIT_STATUSES)}).all()
+def with_unit(conn: Connection, only: list[str] | None = None) -> list[tuple[Loaded, str | None]]:
+    """Every ticket a unit holds (the escalation pass's population), with its stored deadline light;
+    `only`: of these ticket numbers."""
+    rows = conn.execute(text(_LOAD + "WHERE status = ANY(:with_unit) AND (CAST(:only AS text[]) IS NULL "
+                             "OR ticket_no = ANY(CAST(:only AS text[]))) ORDER BY id"),
+                        {"with_unit": list(WITH_UNIT_STATUSES), "only": only}).all()
     return [(Loaded(row.id, _state(row), row.history_head), row.deadline_state) for row in rows]
 
 

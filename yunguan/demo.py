@@ -101,3 +101,25 @@ def load_demo_data(engine: Engine, say) -> list[tuple[str, str, str]]:
             add_user(conn, username, DEMO_PASSWORD, role, unit=unit, supervisor=supervisor, replace=True,
                      grid=first_grid if role == "grid" else None)
     return [(username, DEMO_PASSWORD, what) for username, _, _, _, what in accounts]
+
+
+DEMO_HISTORY_DAYS = 30
+DEMO_HISTORY_SEED = 16
+
+
+def load_demo_history(engine: Engine, settings, topics, say, days: int = DEMO_HISTORY_DAYS) -> bool:
+    """A month of past traffic before the demo goes live (`yunguan simulate --history`), so that evaluation,
+    rankings and the wall screen have closed, late, returned and reworked cases to show. Skipped when the
+    database has tickets already (an earlier demo start: the second start is quick). True when written."""
+    from store.timeline import ticket_count
+    from yunguan.history_sim import HistoryRun, simulate_history
+
+    with engine.connect() as conn:
+        existing = ticket_count(conn)
+    if existing:
+        say(f"demo: {existing} tickets exist already; no history simulated")
+        return False
+    say(f"demo: simulating {days} days of history (reports, dispatch, handling, verification, deadline passes)…")
+    result = simulate_history(engine, settings, topics, HistoryRun(days, DEMO_HISTORY_SEED), say)
+    say("demo: " + result.summary())
+    return True

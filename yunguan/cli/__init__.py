@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--malformed", type=float, default=0.01, help="share of broken messages (dead-lettered)")
     sim.add_argument("--duplicates", type=float, default=0.02, help="share of messages re-sent byte for byte")
     sim.add_argument("--no-photos", action="store_true", help="grid reports without synthetic photos")
+    sim.add_argument("--history", type=int, metavar="DAYS",
+                     help="instead of live traffic: write DAYS days of past traffic through the whole closed loop "
+                          "(reports, dispatch, handling, verification, deadline passes), ending now")
+    sim.add_argument("--per-day", type=int, default=200, metavar="K",
+                     help="with --history: reports on a working day (fewer at weekends and holidays)")
     sim.set_defaults(func=cmd_simulate)
 
     esc = sub.add_parser("escalate", help="run the deadline/escalation pass as of now (or --now)")
@@ -193,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="up + demo data + serve + worker + simulate")
     demo.add_argument("--data-only", action="store_true", help="load the demo data and exit")
     demo.add_argument("--rate", type=float, default=2.0, help="simulated reports per second")
+    demo.add_argument("--history", type=int, default=30, metavar="DAYS",
+                      help="days of simulated past traffic written before going live, when the database has no "
+                           "tickets yet (default 30; 0: none)")
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.set_defaults(func=cmd_demo)

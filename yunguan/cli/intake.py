@@ -93,6 +93,8 @@ def cmd_simulate(settings: Settings, args) -> int:
     from streams.topics import Topics
     from yunguan.simulate import Simulator, run
 
+    if args.history is not None:
+        return _simulate_history(settings, args)
     if args.rate <= 0:
         raise UsageError("--rate must be positive")
     deps = wiring(settings)
@@ -130,6 +132,30 @@ def cmd_simulate(settings: Settings, args) -> int:
     mix = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
     say(f"simulate: {sent if sent is not None else 'interrupted;'} messages published ({mix}), {failed} failed")
     return 1 if failed else 0
+
+
+def _simulate_history(settings: Settings, args) -> int:
+    """`simulate --history DAYS`: past traffic written through the application's functions (no broker needed;
+    the events wait in the outbox for a worker's relay)."""
+    import random
+
+    from yunguan.history_sim import HistoryRefused, HistoryRun, simulate_history
+
+    if not 1 <= args.history <= 366:
+        raise UsageError("--history takes a number of days from 1 to 366")
+    if not 1 <= args.per_day <= 100_000:
+        raise UsageError("--per-day takes a number of reports from 1 to 100000")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
+    deps = wiring(settings)
+    try:
+        result = simulate_history(deps.engine, settings, deps.topics, HistoryRun(args.history, seed, args.per_day),
+                                  lambda line: say(line, err=True))
+    except HistoryRefused as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        deps.close()
+    say(result.summary() + f" (seed {seed})")
+    return 0
 
 
 def _settle(producer, futures: list) -> int:

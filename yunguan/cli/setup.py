@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from config import Settings
-from yunguan.cli.common import say
+from yunguan.cli.common import say, wiring
 
 
 def cmd_up(settings: Settings, args) -> int:
@@ -97,6 +97,14 @@ def cmd_demo(settings: Settings, args) -> int:
     if args.data_only:
         _print_accounts(accounts, None)
         return 0
+    if args.history:
+        from yunguan.demo import load_demo_history
+
+        deps = wiring(settings)
+        try:
+            load_demo_history(deps.engine, settings, deps.topics, say, args.history)
+        finally:
+            deps.close()
     env = dict(os.environ)
     env.setdefault("YUNGUAN_SECRET_KEY", settings.secret_key if os.environ.get("YUNGUAN_SECRET_KEY") else secrets.token_hex(32))
     exe = [sys.executable, "-m", "yunguan.cli"]
