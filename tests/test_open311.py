@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from application import open311 as spec
@@ -325,3 +326,71 @@ def test_posts_are_rate_limited_per_key(server, settings):
     r = _post(base, ok, "xml")
     assert "too many" in _error(r, 429, "xml") and int(r.headers["Retry-After"]) >= 1
     assert _post(base, {**ok, "api_key": other}).status_code == 200  # per key
+
+
+# --- fuzz: never a 5xx, always the spec's shape ------------------------------------------------------------
+
+_NAMES = ("service_request_id", "service_code", "start_date", "end_date", "status", "jurisdiction_id",
+          "api_key", "lat", "long", "address_string", "address_id", "description", "email", "phone",
+          "first_name", "last_name", "media_url", "device_id", "account_id")
+_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=60),
+    st.sampled_from(["", " ", "020102", "0201", "open", "closed", "open,closed", "43.7126", "125.4388", "nan",
+                     "-inf", "1e400", "2026-11-30T08:00:00+08:00", "0001-01-01T00:00:00+14:00",
+                     "9999-12-31T23:59:59-12:00", "2026-11-30", "a@b.cn", "+86 138-1234-5678", "\x00", "长" * 3000]),
+)
+
+
+def _sane(r, fmt: str) -> None:
+    assert r.status_code < 500 or r.status_code == 503, (r.status_code, r.get_data(as_text=True)[:300])
+    if r.status_code >= 400:
+        if fmt == "json":
+            body = r.get_json()
+            assert isinstance(body, list) and body[0]["code"] == r.status_code, body
+        else:
+            root = ET.fromstring(r.get_data())
+            assert root.tag == "errors" and root.find("error/code").text == str(r.status_code)
+    elif fmt == "xml":
+        ET.fromstring(r.get_data())  # well-formed whatever the input
+    else:
+        assert isinstance(r.get_json(), list | dict)
+
+
+def test_fuzz_gets_and_posts_are_never_5xx_and_always_the_specs_shape(server, settings):
+    from urllib.parse import quote, urlencode
+
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+
+    _, app = server
+    app.config["OPEN311_POST_RATE_LIMIT"] = "100000/minute"
+    _, key = _new_key(settings)
+    client = app.test_client()
+    fuzz = hsettings(max_examples=150, deadline=None, database=None,
+                     suppress_health_check=list(HealthCheck))
+    paths = st.sampled_from(["requests", "services", "discovery"]) | st.builds(
+        lambda kind, seg: f"{kind}/{quote(seg.encode('utf-8', 'surrogatepass'), safe='')}",
+        st.sampled_from(["requests", "services", "tokens"]), st.text(min_size=1, max_size=40).filter(
+            lambda s: s.strip("./") and "/" not in s))
+    fields = st.lists(st.tuples(st.sampled_from(_NAMES), _TEXT), max_size=6)
+
+    @fuzz
+    @given(path=paths, fmt=st.sampled_from(["json", "xml"]), query=fields)
+    def gets(path, fmt, query):
+        _sane(client.get(f"/open311/v2/{path}.{fmt}", query_string=urlencode(
+            [(k, v.encode("utf-8")) for k, v in query])), fmt)
+
+    @fuzz
+    @given(fmt=st.sampled_from(["json", "xml"]), form=fields, with_key=st.booleans(), as_json=st.booleans())
+    def posts(fmt, form, with_key, as_json):
+        data = dict(form)
+        if with_key:
+            data.update(api_key=key, service_code=data.get("service_code", "020102"))
+        if as_json:
+            r = client.post(f"/open311/v2/requests.{fmt}", json=data)
+        else:
+            r = client.post(f"/open311/v2/requests.{fmt}", data=data)
+        _sane(r, fmt)
+
+    gets()
+    posts()

@@ -114,7 +114,9 @@ def _path_format() -> str:
 
 
 def error_response(status: int, description: str, headers: dict | None = None) -> Response:
-    """The spec's error list with the HTTP status; also used by web.errors for /open311/ paths."""
+    """The spec's error list with the HTTP status; also used by web.errors for /open311/ paths (whose 422s,
+    e.g. request hygiene's refusal of a JSON value, are the spec's 400: any other bad input)."""
+    status = 400 if status == 422 else status
     return render(_path_format(), "errors", [{"code": status, "description": description}], status, headers)
 
 
@@ -170,10 +172,9 @@ def _instant(name: str) -> datetime | None:
     offset = value.utcoffset()
     if offset is not None and abs(offset) > timedelta(hours=14):
         raise Open311Error(400, f"{name}: UTC offset out of range")
-    try:
-        return value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise Open311Error(400, f"{name}: out of range") from None
+    if not 1900 <= value.year <= 9000:  # keeps the 90-day arithmetic and PostgreSQL far from their ends
+        raise Open311Error(400, f"{name}: the year must be between 1900 and 9000")
+    return value.astimezone(UTC)
 
 
 def _request_object(row, taxonomy, zone) -> dict:
