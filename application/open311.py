@@ -100,7 +100,9 @@ def status_notes(action: str | None, to_status: str | None) -> str | None:
     if status is None:
         return None
     act = ACTION_LABELS.get(action) if action else None
-    return f"{_public(act)} · {_public(status)}" if act else _public(status)
+    if act is None or _public(act) == _public(status):  # 不予立案 · 不予立案 says it once
+        return _public(status)
+    return f"{_public(act)} · {_public(status)}"
 
 
 def mask_text(text: str | None) -> str | None:

@@ -35,6 +35,7 @@ def test_mapping_masks_numbers_and_names_statuses_in_public_words():
     assert spec.status_notes("close", "closed") == "结案 · 已结案"
     assert spec.status_notes("return", "returned") == "退回 · 重新派遣中"
     assert spec.status_notes("create", "pending") == "已受理 · 待处理"
+    assert spec.status_notes("reject", "rejected") == "不予立案"
     assert spec.status_notes(None, None) is None
 
 
