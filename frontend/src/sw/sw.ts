@@ -39,7 +39,7 @@ async function precache(): Promise<void> {
   // login form, not stored).
   await Promise.all(list.pages.map(async (page) => {
     try {
-      const response = await fetch(page, { credentials: "same-origin" });
+      const response = await fetch(page, { credentials: "same-origin", redirect: "manual" });
       if (response.ok && !response.redirected) await cache.put(page, response);
     } catch {
       /* stored when opened */

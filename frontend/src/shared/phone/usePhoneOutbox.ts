@@ -8,6 +8,8 @@ import { IdbStore, MemoryStore, Outbox, type OutboxItem, type OutboxPhoto, type 
 import { SentList, summaryOf, type SentReport } from "./sent";
 
 export const SYNC_TAG = "yunguan-outbox";
+/** How long a send may show no progress before the form stops waiting for it (it goes on in the background). */
+export const STALL_MS = 25000;
 
 export type SubmitOutcome =
   | { kind: "sent"; report_id: string }
@@ -62,11 +64,14 @@ export function usePhoneOutbox(api: Api, channel: string, owner: string) {
     timer = window.setTimeout(() => void flush(false), Math.max(1000, due - Date.now()));
   }
 
-  async function flush(force: boolean, only?: string) {
+  async function flush(force: boolean, only?: string, onProgress?: (share: number) => void) {
     sending.value = true;
     try {
       const result = await outbox.flush({
-        force, only, onProgress: (id, share) => (progress.value = { ...progress.value, [id]: share }),
+        force, only, onProgress: (id, share) => {
+          progress.value = { ...progress.value, [id]: share };
+          if (id === only) onProgress?.(share);
+        },
       });
       result.sent.forEach(remember);
       return result;
@@ -77,7 +82,9 @@ export function usePhoneOutbox(api: Api, channel: string, owner: string) {
   }
 
   /** Store, then send at once. A refusal is handed back to the form (and dropped from the outbox: the form
-   *  still holds what was typed); anything else worth retrying stays queued. */
+   *  still holds what was typed); anything else worth retrying stays queued. A send that shows no progress
+   *  for STALL_MS (a connection that hangs) is left to go on in the background: the form is free again and
+   *  the report is shown as waiting. */
   async function submit(report: Record<string, unknown>, photos: OutboxPhoto[],
                         onProgress?: (share: number) => void): Promise<SubmitOutcome> {
     const id = String(report.report_id);
@@ -87,13 +94,21 @@ export function usePhoneOutbox(api: Api, channel: string, owner: string) {
       await schedule();
       return { kind: "queued", item };
     }
-    const result = await outbox.flush({ force: true, only: id, onProgress: (_, share) => onProgress?.(share) });
-    await schedule();
-    if (result.sent.some((x) => x.id === id)) {
-      remember(item);
-      return { kind: "sent", report_id: id };
-    }
-    const refused = result.refused.find((x) => x.id === id);
+    let stall: number | undefined;
+    let giveUp: (value: null) => void = () => undefined;
+    const stalled = new Promise<null>((resolve) => (giveUp = resolve));
+    const arm = () => {
+      window.clearTimeout(stall);
+      stall = window.setTimeout(() => giveUp(null), STALL_MS);
+    };
+    arm();
+    const result = await Promise.race([flush(true, id, (share) => {
+      arm();
+      onProgress?.(share);
+    }), stalled]);
+    window.clearTimeout(stall);
+    if (result && result.sent.some((x) => x.id === id)) return { kind: "sent", report_id: id };
+    const refused = result?.refused.find((x) => x.id === id);
     if (refused) {
       await outbox.remove(id);
       return { kind: "refused", error: new ApiError(refused.status || 422, refused.code || "unknown", "", refused.fields || {}) };
