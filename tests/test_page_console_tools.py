@@ -74,7 +74,7 @@ def _pick_place(page, field, text: str, name: str):
     option.click()
 
 
-def test_a_call_with_an_address_from_the_suggestions_becomes_a_ticket(page_for, server, worker, make_user):
+def test_a_call_with_an_address_from_the_suggestions_becomes_a_ticket(page_for, server, worker, make_user, tmp_path):
     base, _ = server
     make_user("call", "hotline")
     # An open ticket at the same park: the form shows it as a duplicate hint.
@@ -98,6 +98,7 @@ def test_a_call_with_an_address_from_the_suggestions_becomes_a_ticket(page_for, 
     hint = form.locator('[data-test="nearby-item"]', has_text=known)
     expect(hint).to_be_visible(timeout=10000)
     expect(hint).to_contain_text("米")
+    page.screenshot(path=str(tmp_path / "call-form.png"))
     form.locator('[data-test="call-submit"]').click()
 
     shown = form.locator('[data-test="call-ticket"]')
@@ -116,7 +117,7 @@ def test_a_call_with_an_address_from_the_suggestions_becomes_a_ticket(page_for, 
     assert page.problems == []
 
 
-def test_a_reassignment_across_districts_is_held_until_confirmed(page_for, server, worker, make_user):
+def test_a_reassignment_across_districts_is_held_until_confirmed(page_for, server, worker, make_user, tmp_path):
     base, _ = server
     make_user("duty", "operator", supervisor=True)
     token = _token(base, "duty")
@@ -139,6 +140,7 @@ def test_a_reassignment_across_districts_is_held_until_confirmed(page_for, serve
     dialog.locator('textarea[data-test="action-note"]').fill("属地核实：问题点位于朝阳区一侧")
     dialog.locator('[data-test="action-send"]').click()
     expect(dialog.locator('[data-test="action-message"]')).to_contain_text("跨区")
+    page.screenshot(path=str(tmp_path / "reassign-cross.png"))
     assert _get(base, token, no)["assignee"]["code"] == NANGUAN_UNIT, "nothing was sent before the confirmation"
 
     dialog.locator('[data-test="cross-confirm"]').click()
@@ -150,7 +152,7 @@ def test_a_reassignment_across_districts_is_held_until_confirmed(page_for, serve
     assert page.problems == []
 
 
-def test_an_address_only_ticket_placed_on_the_map_gets_its_area(page_for, server, worker, make_user):
+def test_an_address_only_ticket_placed_on_the_map_gets_its_area(page_for, server, worker, make_user, tmp_path):
     base, _ = server
     make_user("duty", "operator", supervisor=True)
     token = _token(base, "duty")
@@ -169,6 +171,7 @@ def test_an_address_only_ticket_placed_on_the_map_gets_its_area(page_for, server
     result = dialog.locator('[data-test="locate-result"]')
     expect(result).to_be_visible(timeout=10000)
     expect(result.locator('[data-test="locate-area"]')).to_contain_text("朝阳区")
+    page.screenshot(path=str(tmp_path / "locate.png"))
     after = _get(base, token, no)
     assert after["location"] is not None and after["area"]["district"]["name"] == "朝阳区"
     assert after["status"] == "pending" and after["history"][-1]["action"] == "locate"

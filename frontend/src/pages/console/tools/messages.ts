@@ -3,7 +3,7 @@
 export default {
   "zh-CN": {
     // Field names the API may name in an error (explain() reads fields.<name>), beside the shared ones.
-    fields: { to_unit: "目标单位", minutes: "延期时长", cross_district: "跨区确认", park: "挂账" },
+    fields: { to_unit: "目标单位", minutes: "延期时长", park: "挂账" },
     tools: {
       registerDispatch: "立案并派遣", ticket: "案件 {no}", send: "确定", sending: "提交中…", cancel: "取消", close: "关闭",
       done: "已完成：{steps}", partly: "已完成：{steps}；{failed}未成功：{why}",
@@ -42,7 +42,7 @@ export default {
     },
   },
   en: {
-    fields: { to_unit: "Unit", minutes: "Extension", cross_district: "Cross-district check", park: "Park" },
+    fields: { to_unit: "Unit", minutes: "Extension", park: "Park" },
     tools: {
       registerDispatch: "Register and dispatch", ticket: "Case {no}", send: "OK", sending: "Sending…", cancel: "Cancel", close: "Close",
       done: "Done: {steps}", partly: "Done: {steps}; {failed} did not succeed: {why}",
