@@ -126,10 +126,16 @@ def test_resident_reports_with_geolocation_and_tracks_it(phone, server, worker, 
     expect(mine).to_contain_text(ticket_no, timeout=10000)
     expect(mine.locator(".my-report-status")).to_have_text("已派遣")
     expect(mine.locator("a.track-link")).to_have_attribute("href", f"/track?q={report_id}")
+    page.screenshot(path=str(tmp_path / "mine.png"))
+
+    page.click("[data-test=lang-switch]")  # English at once, the vocabulary's words for residents too
+    expect(page.locator(".van-nav-bar__title")).to_have_text("Report a problem")
+    expect(mine.locator(".my-report-status")).to_have_text("Dispatched")
     assert page.problems == []
 
 
-def test_grid_worker_reports_with_faked_geolocation_and_verifies(phone, server, worker, make_user, grid_cell):
+def test_grid_worker_reports_with_faked_geolocation_and_verifies(phone, server, worker, make_user, grid_cell,
+                                                                  tmp_path):
     base, app = server
     _grid_worker(app, make_user, grid_cell)
     make_user("nanguan", "department", unit="220102-SANITATION")
@@ -154,6 +160,7 @@ def test_grid_worker_reports_with_faked_geolocation_and_verifies(phone, server, 
     task = page.locator(f".task-card[data-ticket='{ticket_no}']")
     expect(task).to_contain_text("已清运", timeout=15000)  # the department's note, for the check on site
     task.locator(".finding textarea").fill("现场已清理干净")
+    page.screenshot(path=str(tmp_path / "grid-tasks.png"), full_page=True)
     task.locator("button[data-action=verify]").click()
     expect(page.locator(f".task-card[data-ticket='{ticket_no}']")).to_have_count(0, timeout=10000)
     assert requests.get(f"{base}/api/v1/tickets/{ticket_no}", headers=headers, timeout=10).json()["status"] \
