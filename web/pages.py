@@ -22,6 +22,7 @@ from web.errors import ApiError
 bp = Blueprint("pages", __name__)
 
 CONSOLE_ROLES = CITY_WIDE_ROLES  # the console shows every ticket: only roles that may see every ticket
+SCREEN_ROLES = ("admin", "operator")  # the wall screen shows the evaluation, which is theirs (contract §8)
 
 
 @cache
@@ -270,3 +271,15 @@ def media(sha256: str):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = "inline"
     return response
+
+
+@bp.get("/screen")
+def screen():
+    """指挥大屏, the command centre's wall screen (operators and admin): live counts and the period's figures."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next="/screen"))
+    if user.role not in SCREEN_ROLES:
+        return _elsewhere(user)
+    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
+    return render_app("screen", user, token)
