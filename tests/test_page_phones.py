@@ -208,6 +208,12 @@ def test_a_grid_report_submitted_offline_is_kept_and_arrives_when_back_online(ph
     assert ticket["description"] == "离线时看到的暴露垃圾" and len(ticket["reports"]) == 1
     assert page.problems == []
 
+    # Logging out drops the kept /grid page (it carries the login's token, which the logout revoked anyway).
+    page.click("[data-test=logout]")
+    page.wait_for_url("**/login")
+    kept = "async () => !!(await (await caches.open('yunguan-phone-v1')).match('/grid'))"
+    wait_for(lambda: not page.evaluate(kept), 10, interval=0.2, what="the kept /grid page to be dropped")
+
 
 def test_a_large_phone_photo_is_made_small_and_accepted_with_progress(phone, server, worker, make_user, tmp_path):
     """A 6000×4000, ~12 MB JPEG (above the server's 8 MB limit per photo) is resized in the browser to at most
