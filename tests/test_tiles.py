@@ -31,7 +31,7 @@ def _console(settings, make_user, **changes):
 def test_no_tiles_by_default(settings, clean_db, make_user):
     csp, html = _console(settings, make_user)
     assert "img-src 'self' data: blob:;" in csp
-    assert '<meta name="yunguan-tiles" content="">' in html
+    assert '"tile_url":""' in html  # the page's boot document (web/assets.py)
 
 
 def test_a_configured_tile_server_reaches_the_page_and_the_csp(settings, clean_db, make_user):
@@ -39,7 +39,7 @@ def test_a_configured_tile_server_reaches_the_page_and_the_csp(settings, clean_d
     csp, html = _console(settings, make_user, tile_url=url, tile_attribution="© 长春市自然资源局")
     assert "img-src 'self' data: blob: https://*.tiles.example.gov.cn;" in csp
     assert "script-src 'self';" in csp  # nothing else is loosened
-    assert 'content="https://{s}.tiles.example.gov.cn/city/{z}/{x}/{y}.png"' in html
+    assert '"tile_url":"https://{s}.tiles.example.gov.cn/city/{z}/{x}/{y}.png"' in html
     assert "© 长春市自然资源局" in html
 
 

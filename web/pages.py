@@ -203,7 +203,7 @@ def console():
     if user.role not in CONSOLE_ROLES:
         return _elsewhere(user)
     token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_template("console.html", user=user, token=token)
+    return render_app("console", user, token)
 
 
 @bp.get("/unit")

@@ -1,0 +1,7 @@
+import "@/shared/base.css";
+import "./console.css";
+import { startPage } from "@/shared/platform";
+import Console from "./Console.vue";
+import messages from "./messages";
+
+startPage(Console, messages);
