@@ -1,6 +1,5 @@
 import "@/shared/base.css";
 import "@/shared/phone/phone.css";
-import "vant/es/toast/style";
 import { startPage } from "@/shared/platform";
 import { registerWorker } from "@/shared/phone/device";
 import Report from "./Report.vue";
