@@ -1,7 +1,8 @@
 """The console's dispatch tools (frontend/src/pages/console/tools) in Debian's Chromium against the real server,
 worker, broker and database: a 12345 call registered with an address picked from the gazetteer's suggestions
 becomes a ticket (with the duplicate hint of an open ticket nearby), a reassignment across districts is held
-until the operator confirms the warning, and an address-only ticket placed on the map gets its area."""
+until the operator confirms the warning, and an address-only ticket placed on the map gets its area and is then
+registered and dispatched in one step (立案并派遣) to the unit routing suggests."""
 from __future__ import annotations
 
 import uuid
@@ -175,6 +176,21 @@ def test_an_address_only_ticket_placed_on_the_map_gets_its_area(page_for, server
     after = _get(base, token, no)
     assert after["location"] is not None and after["area"]["district"]["name"] == "朝阳区"
     assert after["status"] == "pending" and after["history"][-1]["action"] == "locate"
-    if after["assignee"]:
-        expect(result.locator('[data-test="locate-unit"]')).to_have_text(after["assignee"]["name"])
+    suggested = after["assignee"]
+    assert suggested, "routing suggests a unit for the placed ticket"
+    expect(result.locator('[data-test="locate-unit"]')).to_have_text(suggested["name"])
+    dialog.locator('[data-test="action-cancel"]').click()
+    expect(dialog).to_be_hidden()
+
+    # 立案并派遣: the category stays, the duty matrix's unit comes first; two posts, one click.
+    dialog = _dialog(page, "register_dispatch")
+    dialog.locator('[data-test="unit-picker"]').click()
+    first = page.locator('[data-test="unit-option"]').first
+    expect(first).to_have_attribute("data-code", suggested["code"])
+    first.click()
+    dialog.locator('[data-test="action-send"]').click()
+    expect(dialog).to_be_hidden(timeout=10000)
+    done = _get(base, token, no)
+    assert done["status"] == "dispatched" and done["assignee"]["code"] == suggested["code"]
+    assert [h["action"] for h in done["history"][-2:]] == ["register", "dispatch"]
     assert page.problems == []
