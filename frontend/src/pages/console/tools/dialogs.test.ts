@@ -21,6 +21,7 @@ const boot: Boot = {
     statuses: [{ code: "pending", zh: "待受理", en: "Pending" }, { code: "dispatched", zh: "已派遣", en: "Dispatched" }],
     open_statuses: ["pending", "dispatched"], final_statuses: [], with_unit_statuses: [], unit_queue_statuses: [],
     actions: [{ code: "reassign", zh: "改派", en: "Reassign" }, { code: "register", zh: "立案", en: "Register" },
+      { code: "comment", zh: "备注", en: "Comment" }, { code: "close", zh: "结案", en: "Close" },
       { code: "dispatch", zh: "派遣", en: "Dispatch" }],
     deadline_states: [], category_code: { level_digits: {}, subclass_digits: 8 }, transitions: [],
   },
@@ -148,6 +149,19 @@ describe("ActionDialog", () => {
     expect(posts.map((p) => [p.version, p.note])).toEqual([[5, "已电话联系"], [6, "已电话联系"]]);
     expect(state.modelValue).toBe(false);
     wrapper.unmount();
+  });
+
+  it("explains a refusal in words, with what is possible instead", async () => {
+    answer = () => ({ status: 422, body: { error: { code: "transition_not_allowed", message: "no", allowed: ["reassign", "comment"] } } });
+    const { events } = host(ActionDialog, { ticket: ticket({ ticket_no: "CC20261201-00004" }), action: "close", modelValue: true });
+    await flushPromises();
+    (q("[data-test=action-send]") as HTMLButtonElement).click();
+    await flushPromises();
+    const text = q("[data-test=action-message]")?.textContent || "";
+    expect(text).toContain("案件当前状态下不能执行此操作");
+    expect(text).toContain("当前可执行：改派、备注");
+    expect(text).not.toContain("transition_not_allowed");
+    expect(events.filter((e) => e[0] === "done")).toHaveLength(0);
   });
 
   it("posts 立案并派遣 as register then dispatch on the new version", async () => {

@@ -25,7 +25,7 @@ export default {
         result: "定位完成", area: "所在区域", suggested: "建议处置单位", noArea: "未落入任何区域",
         address: "上报地址", coords: "经纬度 {lon}, {lat}", none: "尚未选择位置" },
       confirmOnly: "确定对案件 {no} 执行“{action}”？",
-      missing: "请补全：{fields}",
+      missing: "请补全：{fields}", allowed: "当前可执行：{actions}",
     },
     call: {
       title: "来电登记", caller: "来电人", phone: "联系电话", phoneBad: "电话号码格式不正确",
@@ -64,7 +64,7 @@ export default {
         picked: "Chosen point", result: "Located", area: "Area", suggested: "Suggested unit", noArea: "In no area",
         address: "Reported address", coords: "Lon/lat {lon}, {lat}", none: "No point chosen yet" },
       confirmOnly: "{action} case {no}?",
-      missing: "Still needed: {fields}",
+      missing: "Still needed: {fields}", allowed: "possible now: {actions}",
     },
     call: {
       title: "Register a call", caller: "Caller", phone: "Phone", phoneBad: "Not a phone number",
