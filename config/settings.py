@@ -80,6 +80,22 @@ class Settings:
     evaluation_weights: str
     evaluation_board_size: int
     evaluation_min_dispatched: int
+    notify_group: str
+    notify_max_attempts: int
+    notify_backoff_s: float
+    notify_backoff_max_s: float
+    notify_timeout_s: float
+    notify_poll_s: float
+    notify_templates: str
+    notify_unit_contacts: str
+    smtp_host: str
+    smtp_port: int
+    smtp_user: str
+    smtp_password: str
+    smtp_from: str
+    smtp_starttls: bool
+    sms_gateway_url: str
+    sms_gateway_token: str
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -232,6 +248,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     _check_calendar(kwargs)
     _check_web_security(kwargs)
     _check_evaluation(kwargs)
+    if kwargs["notify_max_attempts"] < 1 or kwargs["notify_backoff_s"] <= 0 or kwargs["notify_timeout_s"] <= 0:
+        raise SettingsError("settings 'notify_max_attempts' must be at least 1, 'notify_backoff_s' and "
+                            "'notify_timeout_s' above 0")
     if kwargs["socketio_queue"] not in ("", "kafka"):
         raise SettingsError("setting 'socketio_queue' must be '' (each web process relays every event) or 'kafka'")
     tile = kwargs["tile_url"]

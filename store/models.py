@@ -390,3 +390,62 @@ class ApiKeyRow(Base):
     channel: Mapped[str] = mapped_column(String(16), server_default="public")
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class WebhookRow(Base):
+    """Webhooks of integrators and units (0016, store/deliveries.py): made and removed by the CLI; the
+    application role may only read them. CHECK: webhooks_url (http or https)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    unit_code: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class DeliveryRow(Base):
+    """One notification to one target for one ticket event, sent with retries (0016, streams/notify.py).
+    CHECKs: deliveries_channel (webhook, email, sms), deliveries_state (pending, delivered, dead)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_key", "target_key", name="deliveries_event_target"),
+        Index("ix_deliveries_due", "next_at", postgresql_where=text("state = 'pending'")),
+        Index("ix_deliveries_hook", "hook_id"),
+        Index("ix_deliveries_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_key: Mapped[str] = mapped_column(Text)
+    ticket_no: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(8))
+    target_key: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    hook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="SET NULL"))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class DeliveryAttemptRow(Base):
+    """Every try of a delivery: when, whether it worked, the receiver's status and the error (0016)."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, server_default="0")

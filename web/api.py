@@ -411,7 +411,7 @@ def categories():
 
 
 # The read views of lists and suggestions (the ticket list, nearby tickets, places, units) live in
-# web/api_lookup.py, 综合评价 with its exports, hotspots and trends in web/api_evaluation.py and the wall
-# screen's live figures in web/api_screen.py, on this
+# web/api_lookup.py, 综合评价 with its exports, hotspots and trends in web/api_evaluation.py, the wall
+# screen's live figures in web/api_screen.py and notification deliveries in web/api_notify.py, on this
 # blueprint; importing them registers them.
-from web import api_evaluation, api_lookup, api_screen  # noqa: E402, F401
+from web import api_evaluation, api_lookup, api_notify, api_screen  # noqa: E402, F401
