@@ -55,8 +55,8 @@ def test_the_wall_screen_fills_each_size_and_follows_new_tickets(page_for, serve
         if width == 1920:
             # A new ticket reaches the tiles through the live feed, without a reload.
             second = _report(base)
-            wait_for(lambda: requests.get(f"{base}/api/v1/reports/public/{second}", timeout=5).json().get("ticket_no"),
-                     what="the second ticket")
+            wait_for(lambda r=second: requests.get(f"{base}/api/v1/reports/public/{r}", timeout=5).json()
+                     .get("ticket_no"), what="the second ticket")
             now_open = requests.get(f"{base}/api/v1/screen", headers=headers, timeout=10).json()["open"]
             expect(open_tile).to_have_text(str(now_open), timeout=15000)
             assert "超时" in page.locator(".tiles").inner_text()
