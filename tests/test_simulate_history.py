@@ -76,6 +76,13 @@ def test_three_days_of_history_run_the_whole_loop(deps, http):
     assert _scalar(deps, "SELECT count(*) FROM ticket_history WHERE action = 'dispatch' AND "
                          "(data->>'arbitration')::boolean AND note LIKE '%不成立%'") > 0 or arbitrations == 1
 
+    # The deadline pass ran for the tickets whose clocks reached a step, as of that instant; a pass over every
+    # ticket as of the last of those instants finds nothing left to warn, escalate or resume.
+    from application.escalate import escalation_run
+
+    late = escalation_run(deps.engine, deps.loop(), END - timedelta(minutes=16), dry_run=True)
+    assert late.applied == []
+
     from store.audit import verify
 
     report = verify(deps.engine, deps.settings)

@@ -55,7 +55,7 @@ from dispatch.worktime import NaturalTime, Span, TimeRule, WorkingTime
 from gis.areas import city_today
 from store.areas import load_areas
 from store.duties import load_units
-from store.loop import LoopContext, load, load_context, with_unit
+from store.loop import LoopContext, created_between, load, load_context, with_unit
 from store.timeline import latest_change, placement, status_counts
 from yunguan.simulate import CATEGORY_MIX, Simulator
 
@@ -100,7 +100,7 @@ HOTLINE = Actor("hotline", Role.HOTLINE)
 class HistoryRun:
     days: int
     seed: int
-    per_day: int = 200
+    per_day: int = 150
     end: datetime | None = None  # default: now
     ingest_every: timedelta = timedelta(minutes=15)
     pass_every: timedelta = timedelta(minutes=15)  # the deadline pass looks at the tickets due in each slot
@@ -261,7 +261,7 @@ class _History:
         envelope = self.reporter.report(at)
         envelope["report_id"] = f"hist-{self.run_.seed}-{at.astimezone(self.tz):%Y%m%d}-{n:06d}"
         if envelope["location"] is None:  # an address-only call: the operator will place it where it was
-            self.points[envelope["report_id"]] = self.reporter._point()
+            self.points[envelope["report_id"]] = self._inside()
         return envelope
 
     def _ingest(self, envelopes: list[dict], at: datetime) -> None:
@@ -271,8 +271,9 @@ class _History:
                          loop=self.loop)
         self.result.reports += len(envelopes)
         self.result.tickets += created
-        for no in created:
-            state = self._state(no)  # as opened (merged reports change the version of the others: StaleVersion)
+        opened = {s.ticket_no: s for s in created_between(self.conn, at, at + timedelta(microseconds=1))}
+        for no in created:  # in the order of their numbers
+            state = self.states[no] = opened[no]
             if state.status is Status.DISPATCHED:
                 self._watch(no, state)
                 self._plan_turn(no, state)
@@ -354,7 +355,7 @@ class _History:
             self._do(no, state, DUTY, at, "reject", note="经核实为重复反映或不属于受理范围，不予立案")
             return
         if not ticket.located:
-            point = self.points.get(ticket.report_id) or self.reporter._point()
+            point = self.points.get(ticket.report_id) or self._inside()
             if self._do(no, state, OPERATOR, at, "locate", note="按来电人描述定位", point=(*point, "wgs84")) is not None:
                 self.at(at + self._minutes(2, 20), "triage", no)
             return
@@ -501,6 +502,11 @@ class _History:
         if limits is None:
             return (timedelta(hours=2), timedelta(hours=24)), NaturalTime()
         return (limits.acknowledge, limits.handle), rule_for(limits, self.loop.working)
+
+    def _inside(self) -> tuple[float, float]:
+        """A point inside one of the districts (an urban one more likely), where a caller's address is."""
+        r = self.reporter
+        return r._point_in(r.rng.choices(r.districts, r.weights)[0])
 
     def _minutes(self, low: float, high: float) -> timedelta:
         return timedelta(minutes=self.rng.uniform(low, high))

@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--history", type=int, metavar="DAYS",
                      help="instead of live traffic: write DAYS days of past traffic through the whole closed loop "
                           "(reports, dispatch, handling, verification, deadline passes), ending now")
-    sim.add_argument("--per-day", type=int, default=200, metavar="K",
+    sim.add_argument("--per-day", type=int, default=150, metavar="K",
                      help="with --history: reports on a working day (fewer at weekends and holidays)")
     sim.set_defaults(func=cmd_simulate)
 
