@@ -5,9 +5,11 @@ channels, categories and places) arrive with a daily and a weekly rhythm and are
 `application.ingest.ingest`, a batch every few minutes as of the batch's instant; every later change is a
 person's command through `application.act.act_in` (定位 through `application.locate.locate_in`) with that
 moment as `now`, decided by the domain like a click in a console; the deadline pass
-(`application.escalate.escalation_run`) runs once an hour as of the hour, so warnings, escalations and the end
-of extensions happen as they would have. History chains, tickets, reports and outbox events are therefore the
-same as live traffic would have left (the outbox's rows are relayed once a worker runs).
+(`application.escalate.escalation_run`) runs in 15-minute slots for the tickets whose clocks reach a step in
+the slot (`next_step`: the yellow share, the next rung, the end of an extension), so warnings, escalations and
+resumptions happen as they would have; a live pass over every ticket at the end finds nothing left over (the
+test checks it). History chains, tickets, reports, evaluation facts and outbox events are therefore those live
+traffic would have left (the outbox's rows are relayed once a worker runs).
 
 The people behave as a city's do, seeded: the 受理员 places and classifies pending reports and the 值班长
 registers and dispatches them; departments acknowledge (mostly on time, some late), sometimes return a ticket
@@ -17,9 +19,10 @@ verification (返工); the 值班长 closes. Department work runs in the ticket'
 the Chinese calendar, natural time for urgent tickets), so it happens in office hours. Whatever falls after the
 end stays undone: the last days' tickets are still open.
 
-Deterministic for a seed and an end instant: one random generator drives every choice, in event order.
-Each simulated hour is one transaction (with `synchronous_commit` off: a crash loses at most the last hours
-of a simulation, never consistency).
+Deterministic for a seed and an end instant (on a database without tickets): one random generator drives
+every choice, in event order. The steps between two deadline passes share one transaction (with
+`synchronous_commit` off: a crash loses the last steps of a simulation, never consistency); a simulation that
+fails half-way leaves the days before the failure written.
 """
 from __future__ import annotations
 
@@ -65,7 +68,6 @@ log = logging.getLogger(__name__)
 HOURLY = (0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 1.2, 2.6, 4.0, 4.6, 4.2, 3.0, 2.0, 2.6, 3.1, 3.3, 3.0, 2.5,
           1.8, 1.4, 1.2, 0.9, 0.6, 0.3)
 REST_DAY_SHARE = 0.6  # weekends and holidays: fewer reports
-
 
 
 @dataclass(frozen=True)
