@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from confluent_kafka import KafkaException
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from application.notify import (
     Hook,
@@ -105,6 +107,21 @@ class NotifyService:
         self.stats.queued += new
         return new
 
+    def _queue_until_done(self, records: list[Record], stop: threading.Event) -> bool:
+        """`queue`, tried again (1 s, 2 s, … at most 30 s apart) while the database is away; False if stopped
+        first (the offsets stay uncommitted: the batch is read again by the next member)."""
+        pause = 1.0
+        while True:
+            try:
+                self.queue(records)
+                return True
+            except SQLAlchemyError as exc:
+                log.error("notify: queueing %d event(s) failed (%s); trying again in %g s", len(records),
+                          type(exc).__name__, pause)
+            if stop.wait(pause):
+                return False
+            pause = min(pause * 2, 30.0)
+
     # --- sending ---------------------------------------------------------------------------------------------
 
     def send_due(self, limit: int = 50) -> int:
@@ -172,9 +189,11 @@ class NotifyService:
         try:
             while not stop.is_set():
                 records = consumer.poll_batch(200, 0.2)
-                if records:
-                    self.queue(records)
-                    consumer.commit(records)
+                if records and self._queue_until_done(records, stop):
+                    try:
+                        consumer.commit(records)
+                    except KafkaException as exc:  # a rebalance meanwhile: the events come again, queued once
+                        log.warning("notify: committing offsets failed (%s); the batch will be read again", exc)
         finally:
             stop.set()
             sender.join(timeout=2 * self.settings.notify_timeout_s + 5)
