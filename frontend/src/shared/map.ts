@@ -40,7 +40,9 @@ export async function addDistricts(map: L.Map, api: Api, fit = true): Promise<L.
     style: () => ({ color: "#5b7aa8", weight: 1.2, fillColor: "#dfe8f5", fillOpacity: 0.35 }),
     onEachFeature: (feature, l) => {
       const name = String((feature.properties as Record<string, unknown>)?.name ?? "");
-      if (name) l.bindTooltip(name, { permanent: true, direction: "center", className: "district-label" });
+      // A text node, not a string: Leaflet puts string content in as HTML, and area names are loaded data.
+      if (name) l.bindTooltip(document.createTextNode(name) as unknown as HTMLElement,
+        { permanent: true, direction: "center", className: "district-label" });
     },
   }).addTo(map);
   if (fit && data.features.length) map.fitBounds(layer.getBounds(), { padding: [8, 8] });
