@@ -80,6 +80,9 @@ class Settings:
     evaluation_weights: str
     evaluation_board_size: int
     evaluation_min_dispatched: int
+    lifeline_group: str
+    lifeline_retention_days: int
+    lifeline_offline_every_s: float
     notify_group: str
     notify_max_attempts: int
     notify_backoff_s: float

@@ -21,10 +21,12 @@ from sqlalchemy import (
     Computed,
     Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -449,3 +451,97 @@ class DeliveryAttemptRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+# City lifeline monitoring (0015, contract §10). CHECKs: device_kinds_offline_after, device_thresholds_level
+# (1–3), device_thresholds_direction (above, below), device_thresholds_hysteresis, devices_device_id,
+# device_tickets_alarm (threshold, offline). `sensor_readings` is partitioned by range of `at` (one partition
+# per UTC day, made by the function lifeline_ensure_partition; the env's hook skips partitions).
+
+
+class DeviceKindRow(Base):
+    __tablename__ = "device_kinds"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    offline_after_s: Mapped[float] = mapped_column(Double)
+    category: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
+    offline_category: Mapped[str | None] = mapped_column(ForeignKey("categories.code"))
+
+
+class DeviceThresholdRow(Base):
+    __tablename__ = "device_thresholds"
+    __table_args__ = (UniqueConstraint("kind", "metric", "level", name="device_thresholds_kind_metric_level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(ForeignKey("device_kinds.kind", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(64))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    direction: Mapped[str] = mapped_column(String(8))
+    value: Mapped[float] = mapped_column(Double)
+    raise_count: Mapped[int | None] = mapped_column(Integer)
+    raise_seconds: Mapped[float | None] = mapped_column(Double)
+    clear_count: Mapped[int | None] = mapped_column(Integer)
+    clear_seconds: Mapped[float | None] = mapped_column(Double)
+    hysteresis: Mapped[float] = mapped_column(Double, server_default=text("0"))
+
+
+class DeviceRow(Base):
+    __tablename__ = "devices"
+    __table_args__ = (Index("ix_devices_location", "location", postgresql_using="gist"),)
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    network: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("units.code"))
+    district_code: Mapped[str | None] = mapped_column(String(32))
+    street_code: Mapped[str | None] = mapped_column(String(32))
+    community_code: Mapped[str | None] = mapped_column(String(32))
+    grid_code: Mapped[str | None] = mapped_column(String(32))
+    area: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    routing: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    registered_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class DeviceMetricStateRow(Base):
+    __tablename__ = "device_metric_state"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id", ondelete="CASCADE"), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    state: Mapped[dict] = mapped_column(JSONB)
+    last_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class DeviceStatusRow(Base):
+    __tablename__ = "device_status"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id", ondelete="CASCADE"), primary_key=True)
+    last_at: Mapped[datetime | None] = mapped_column(TZ)
+    level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    offline: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    offline_since: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class DeviceTicketRow(Base):
+    __tablename__ = "device_tickets"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id", ondelete="CASCADE"), primary_key=True)
+    alarm: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    level: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    opened_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class SensorReadingRow(Base):
+    __tablename__ = "sensor_readings"
+    __table_args__ = (
+        Index("ix_sensor_readings_at", "at", postgresql_using="brin"),
+        {"postgresql_partition_by": "RANGE (at)"},
+    )
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    value: Mapped[float] = mapped_column(Double)

@@ -36,6 +36,11 @@ class Topics:
         return f"{self.prefix}reports.dlq"
 
     @property
+    def sensor_readings(self) -> str:
+        """Lifeline monitoring's readings (contract §10), keyed by device_id."""
+        return f"{self.prefix}sensors.readings"
+
+    @property
     def socketio(self) -> str:
         """The web processes' Socket.IO message queue (setting socketio_queue = "kafka"); one partition,
         so every process sees the emits in the order they were made."""
@@ -43,7 +48,7 @@ class Topics:
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (*self.intake, self.ticket_events, self.dlq, self.socketio)
+        return (*self.intake, self.ticket_events, self.dlq, self.socketio, self.sensor_readings)
 
     def channel_of(self, topic: str) -> str | None:
         for channel in CHANNELS:

@@ -414,4 +414,4 @@ def categories():
 # web/api_lookup.py, 综合评价 with its exports, hotspots and trends in web/api_evaluation.py, the wall
 # screen's live figures in web/api_screen.py and notification deliveries in web/api_notify.py, on this
 # blueprint; importing them registers them.
-from web import api_evaluation, api_lookup, api_notify, api_screen  # noqa: E402, F401
+from web import api_devices, api_evaluation, api_lookup, api_notify, api_screen  # noqa: E402, F401

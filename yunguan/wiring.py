@@ -83,3 +83,20 @@ def build_worker(deps: Deps):
         clock=deps.clock,
         loop=deps.loop(),
     )
+
+
+def build_lifeline(deps: Deps):
+    """The lifeline consumer (sensors.readings), with librdkafka's producer for dead letters and the relay."""
+    from functools import partial
+
+    from streams import rdkafka
+    from streams.lifeline import LifelineConsumer
+
+    return LifelineConsumer(
+        settings=deps.settings,
+        engine=deps.engine,
+        send=partial(rdkafka.send_confirmed, rdkafka.make_producer(deps.settings.kafka_bootstrap)),
+        topics=deps.topics,
+        loop=deps.loop(),
+        clock=deps.clock,
+    )

@@ -20,7 +20,9 @@ EXTENSION_TABLES = frozenset({"spatial_ref_sys", "topology", "layer", "us_gaz", 
 
 _EXTENSION_MEMBERS = text(
     "SELECT c.relname FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass "
-    "AND d.objid = c.oid AND d.deptype = 'e' WHERE c.relnamespace = current_schema()::regnamespace"
+    "AND d.objid = c.oid AND d.deptype = 'e' WHERE c.relnamespace = current_schema()::regnamespace "
+    # and the day partitions of sensor_readings (0015), made at run time: the model is their parent table
+    "UNION SELECT relname FROM pg_class WHERE relispartition AND relnamespace = current_schema()::regnamespace"
 )
 
 

@@ -9,7 +9,7 @@ import logging
 import sys
 
 from config import SettingsError, load_settings
-from yunguan.cli import apikeys, notify
+from yunguan.cli import apikeys, lifeline, notify
 from yunguan.cli.common import UsageError, log
 from yunguan.cli.data import (
     cmd_areas_load,
@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.set_defaults(func=cmd_users_logins)
 
     apikeys.register(sub)
+    lifeline.register(sub)
     notify.register(sub)
 
     schema = sub.add_parser("schema", help="print the report envelope's JSON Schema")

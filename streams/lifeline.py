@@ -1,0 +1,172 @@
+"""The lifeline consumer (`yunguan lifeline`): sensors.readings → raw series, threshold state, device tickets.
+
+Order per batch, as the intake worker's: validate (reading/1 and a known device; anything else is
+dead-lettered to reports.dlq with a reason, confirmed by the broker) → one database transaction
+(`application.lifeline.apply_readings`: readings, state, tickets, outbox) → commit offsets → relay the outbox.
+A crash before the offset commit replays the batch; the state's `last_at` per (device, metric) makes the
+replay change nothing. Every `lifeline_offline_every_s` it runs the offline pass, and once an hour retention.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from application.lifeline import Applied, Lifeline, Reading, ReadingError, apply_readings, offline_pass, parse_reading
+from application.lifeline import retention as drop_old
+from config import Settings
+from store.lifeline import known, load_rules
+from streams.dlq import dead_letter
+from streams.outbox import Send
+from streams.rdkafka import IntakeConsumer, Record
+from streams.relay import Relay, WorkerStats
+from streams.topics import Topics
+from streams.worker import MissingTopic, check_durability
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LifelineStats(WorkerStats):
+    alarms: int = 0
+    readings: int = 0
+
+
+@dataclass
+class LifelineConsumer:
+    settings: Settings
+    engine: Engine
+    send: Send  # confirmed sends (streams.rdkafka.send_confirmed)
+    topics: Topics
+    loop: Callable  # store.loop.LoopContextCache
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    stats: LifelineStats = field(default_factory=LifelineStats)
+    rules_ttl_s: float = 5.0
+    _rules: tuple[float, dict] | None = None
+    _last_offline: float = 0.0
+    _last_retention: float | None = None
+
+    def context(self, conn) -> Lifeline:
+        if self._rules is None or time.monotonic() - self._rules[0] > self.rules_ttl_s:
+            self._rules = (time.monotonic(), load_rules(conn))
+        return Lifeline(self._rules[1], self.loop(conn), self.settings.timezone, self.settings.ticket_prefix)
+
+    def process(self, records: list[Record]) -> Applied:
+        """Validate, dead-letter, apply one batch in one transaction; raises on failure (the caller replays)."""
+        now = self.clock()
+        parsed: list[tuple[Record, tuple]] = []
+        letters = []
+        for m in records:
+            try:
+                parsed.append((m, parse_reading(m.value, now, self.settings.future_skew_s)))
+            except ReadingError as exc:
+                letters.append(dead_letter(self.topics, m, f"reading/1: {exc.reason}"))
+        if parsed:
+            with self.engine.connect() as conn:
+                devices = known(conn, {p[0] for _, p in parsed})
+            for m, p in [x for x in parsed if x[1][0] not in devices]:
+                letters.append(dead_letter(self.topics, m, f"device_id: {p[0]} is not in the device registry "
+                                                           "(yunguan devices load)"))
+            parsed = [x for x in parsed if x[1][0] in devices]
+        if letters:
+            self.send(letters)
+            self.stats.dead_letters += len(letters)
+            log.warning("lifeline: dead-lettered %d reading(s)", len(letters))
+        readings = [Reading(d, at, values, m.topic, m.partition, m.offset) for m, (d, at, values) in parsed]
+        applied = Applied()
+        if readings:
+            with self.engine.begin() as conn:
+                applied = apply_readings(conn, readings, self.context(conn), self.clock())
+            self.stats.tickets += len(applied.opened)
+            self.stats.alarms += len(applied.alarms)
+        self.stats.readings += len(readings)
+        self.stats.messages += len(records)
+        return applied
+
+    def offline_if_due(self, force: bool = False) -> list[str]:
+        if not force and time.monotonic() - self._last_offline < self.settings.lifeline_offline_every_s:
+            return []
+        self._last_offline = time.monotonic()
+        with self.engine.begin() as conn:
+            touched = offline_pass(conn, self.context(conn), self.clock())
+        if touched:
+            log.info("lifeline: offline pass touched %s", ", ".join(touched))
+        return touched
+
+    def retention_if_due(self) -> None:
+        if self._last_retention is not None and time.monotonic() - self._last_retention < 3600:
+            return
+        self._last_retention = time.monotonic()
+        with self.engine.begin() as conn:
+            dropped = drop_old(conn, self.clock(), self.settings.lifeline_retention_days)
+        if dropped:
+            log.info("lifeline: retention dropped %d day partition(s)", dropped)
+
+    def make_consumer(self) -> IntakeConsumer:
+        consumer = IntakeConsumer(self.settings.kafka_bootstrap, self.settings.lifeline_group,
+                                  max_poll_interval_ms=self.settings.max_poll_interval_ms,
+                                  session_timeout_ms=self.settings.session_timeout_ms, client_id="yunguan-lifeline")
+        try:
+            if self.topics.sensor_readings not in consumer.existing_topics():
+                raise MissingTopic(f"topic {self.topics.sensor_readings} does not exist; run `yunguan up` "
+                                   "(or `yunguan topics create`)")
+        except BaseException:
+            consumer.close()
+            raise
+        consumer.subscribe([self.topics.sensor_readings], on_assign=_quiet, on_revoke=_quiet)
+        return consumer
+
+    def run(self, stop: threading.Event, consumer: IntakeConsumer | None = None) -> None:
+        """Consume until `stop` is set; offsets are committed only after the batch's transaction."""
+        check_durability(self.engine)
+        consumer = consumer or self.make_consumer()
+        relay = Relay(self.engine, self.send, self.stats)
+        relay.start()
+        failed = False
+        log.info("lifeline consuming %s as group %s", self.topics.sensor_readings, self.settings.lifeline_group)
+        try:
+            while not stop.is_set():
+                records = consumer.poll_batch(self.settings.worker_batch_size, 0.2)
+                if records:
+                    self.process(records)
+                    relay.wake()
+                    consumer.commit(records)
+                    self.stats.batches += 1
+                if self.offline_if_due():
+                    relay.wake()
+                self.retention_if_due()
+                relay.check()
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            try:
+                relay.stop(quiet=failed)
+            finally:
+                consumer.close()
+
+
+def run_supervised(consumer: LifelineConsumer, stop: threading.Event, max_backoff_s: float = 60.0) -> None:
+    """Run until `stop`, backing off and replaying from the last committed offset after a failure."""
+    backoff = 1.0
+    while not stop.is_set():
+        before = consumer.stats.batches
+        try:
+            consumer.run(stop)
+        except MissingTopic:
+            raise
+        except Exception:
+            if consumer.stats.batches > before:
+                backoff = 1.0
+            log.exception("lifeline loop failed; replaying from the last committed offset in %.0f s", backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, max_backoff_s)
+
+
+def _quiet(partitions) -> None:
+    log.info("lifeline partitions: %s", ", ".join(f"{t}:{p}" for t, p in partitions) or "none")
