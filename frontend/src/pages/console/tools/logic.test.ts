@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   areaPath, bodyOf, callEnvelope, callKey, callProblems, emptyCall, emptyDraft, groupCategories, groupUnits,
-  hotlineReportId, levelsFrom, missingFields, needsOf, ruleText, stepsOf, suggestedUnit, distanceText, excerpt,
+  geocodeCandidates, hotlineReportId, levelsFrom, missingFields, needsOf, ruleText, stepsOf, suggestedUnit, distanceText, excerpt,
   type Category, type RankedUnit, type TicketLike,
 } from "./logic";
 
@@ -159,5 +159,15 @@ describe("来电登记", () => {
     expect(distanceText(1530, "en")).toBe("1.5 km");
     expect(excerpt("a\n b", 10)).toBe("a b");
     expect(excerpt("x".repeat(50), 10)).toBe("xxxxxxxxxx…");
+  });
+});
+
+describe("geocode candidates", () => {
+  it("offers the gazetteer's candidates of an address-only ticket", () => {
+    const routing = { method: "manual", geocode: { address: "南湖公园西门", confident: false, candidates: [
+      { name: "南湖公园", kind: "landmark", score: 0.7, lon: 125.3, lat: 43.85 }, { name: "bad", kind: "road" }] } };
+    expect(geocodeCandidates({ routing })).toEqual([{ name: "南湖公园", kind: "landmark", lon: 125.3, lat: 43.85 }]);
+    expect(geocodeCandidates({ routing: null })).toEqual([]);
+    expect(geocodeCandidates({ routing: { geocode: { candidates: "x" } } })).toEqual([]);
   });
 });

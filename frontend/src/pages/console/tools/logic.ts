@@ -27,6 +27,7 @@ export interface Place { name: string; kind: string; lon: number; lat: number; a
 
 export interface TicketLike {
   ticket_no: string;
+  routing?: unknown;
   version: number;
   status: string;
   category?: string | null;
@@ -258,4 +259,14 @@ export function excerpt(text: string | null | undefined, n = 40): string {
 export function ruleText(rule: string | null | undefined): string | null {
   if (!rule || rule.startsWith("category-default") || rule === "district-default") return null;
   return rule;
+}
+
+/** The gazetteer's candidates for an address-only ticket (routing.geocode.candidates: best first), to place it
+ * with one click. */
+export function geocodeCandidates(ticket: { routing?: unknown } | null | undefined):
+    Array<{ name: string; kind: string; lon: number; lat: number }> {
+  const geo = (ticket?.routing as { geocode?: { candidates?: unknown } } | null | undefined)?.geocode;
+  const list = Array.isArray(geo?.candidates) ? geo!.candidates as Array<Record<string, unknown>> : [];
+  return list.filter((c) => typeof c.name === "string" && typeof c.lon === "number" && typeof c.lat === "number")
+    .map((c) => ({ name: c.name as string, kind: String(c.kind ?? ""), lon: c.lon as number, lat: c.lat as number }));
 }
