@@ -3,6 +3,7 @@ broker and database: live tickets, hostile text, the city's time in a UTC browse
 input across a live update, a 3840×2160 wall screen."""
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -42,6 +43,16 @@ def _ticket_no(base: str, report_id: str, channel: str = "public") -> str:
                              .get("ticket_no")), what="the ticket number")
 
 
+def _jpeg() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
 def _token(base: str, username: str) -> str:
     r = requests.post(f"{base}/api/v1/auth/token", json={"username": username, "password": PASSWORD}, timeout=10)
     assert r.status_code == 200, r.text
@@ -65,10 +76,18 @@ def test_operator_sees_a_new_ticket_appear_without_reloading(page_for, server, w
     expect(page.locator('[data-test="conn"]')).to_have_text("实时", timeout=15000)
     navigations = []
     page.on("framenavigated", lambda f: navigations.append(f.url))
-    report_id = _report(base, description="路边垃圾堆放")
+    report_id = f"c-{uuid.uuid4().hex[:12]}"  # with a photo: the drawer shows it as a thumbnail from /media
+    report = {"report_id": report_id, "category": "020102", "description": "路边垃圾堆放", "location": NANGUAN}
+    r = requests.post(f"{base}/api/v1/reports", timeout=10, data={"report": json.dumps(report)},
+                      files=[("photos", ("IMG_0001.jpg", _jpeg(), "image/jpeg"))])
+    assert r.status_code == 202, r.text
     ticket_no = _ticket_no(base, report_id)
     _row(page, ticket_no).wait_for(timeout=20000)
     assert navigations == [], "the page reloaded"
+    _open(page, ticket_no)
+    thumb = page.locator('[data-test="drawer"] img.thumb').first
+    expect(thumb).to_have_attribute("src", re.compile(r"/media/[0-9a-f]{64}$"), timeout=10000)
+    wait_for(lambda: thumb.evaluate("img => img.complete && img.naturalWidth") == 64, what="the thumbnail to load")
     # The list item carries the channel the ticket came from (the 来源 filter).
     listed = requests.get(f"{base}/api/v1/tickets", headers={"Authorization": f"Bearer {_token(base, 'duty')}"},
                           timeout=10).json()["items"]
