@@ -159,24 +159,32 @@ def key_exists(conn: Connection, by: str, key: str) -> bool:
 def cases(conn: Connection, by: str, key: str | None, count: str, period: Period, *, limit: int,
           after: int | None = None) -> tuple[list[dict], int | None, int]:
     """The tickets behind one count of one row, by ticket id; returns (page, id to continue after or None,
-    how many in all). `key` None: the row of tickets without a key."""
+    how many in all). `key` None: the row of tickets without a key. The matching rows are found first through
+    the breakdown's index (materialized: ordered by id, the planner would walk the primary key instead and
+    filter a year of rows), then counted and paged."""
     column = GROUP_COLUMNS[by]
     where = ["k.first_dispatched_at >= :since AND k.first_dispatched_at < :until", PREDICATES[count],
              f"k.{column} IS NULL" if key is None else f"k.{column} = :key"]
-    params: dict[str, Any] = {"since": period.since, "until": period.until, "now": period.now, "key": key}
-    total = conn.execute(text("SELECT count(*) FROM ticket_kpi k WHERE " + " AND ".join(where)), params).scalar_one()
-    if after is not None:
-        where.append("k.ticket_id > :after")
-        params["after"] = after
+    params: dict[str, Any] = {"since": period.since, "until": period.until, "now": period.now, "key": key,
+                              "after": after or 0, "limit": limit + 1}
     rows = conn.execute(text(
-        _TICKET_COLUMNS + ", k.lead_unit, k.first_dispatched_at FROM ticket_kpi k JOIN tickets t ON t.id = k.ticket_id "
-        "LEFT JOIN units u ON u.code = t.assignee_code WHERE " + " AND ".join(where)
-        + " ORDER BY k.ticket_id LIMIT :limit"), {**params, "limit": limit + 1}).all()
+        "WITH m AS MATERIALIZED (SELECT k.ticket_id, k.lead_unit, k.first_dispatched_at FROM ticket_kpi k WHERE "
+        + " AND ".join(where) + "), "
+        "page AS (SELECT * FROM m WHERE m.ticket_id > :after ORDER BY m.ticket_id LIMIT :limit) "
+        + _TICKET_COLUMNS + ", page.lead_unit, page.first_dispatched_at, (SELECT count(*) FROM m) AS total "
+        "FROM page JOIN tickets t ON t.id = page.ticket_id LEFT JOIN units u ON u.code = t.assignee_code "
+        "ORDER BY page.ticket_id"), params).all()
+    total = rows[0].total if rows else _count(conn, where, params)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [{**_ticket_dict(r), "lead_unit": r.lead_unit, "first_dispatched_at": _iso(r.first_dispatched_at)}
              for r in rows]
     return items, (rows[-1].id if more else None), total
+
+
+def _count(conn: Connection, where: list[str], params: dict) -> int:
+    """The figure when the page is empty (a cursor past the end)."""
+    return conn.execute(text("SELECT count(*) FROM ticket_kpi k WHERE " + " AND ".join(where)), params).scalar_one()
 
 
 def hotspots(conn: Connection, level: str, since: datetime, until: datetime, on: date,

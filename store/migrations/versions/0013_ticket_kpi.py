@@ -56,6 +56,8 @@ def upgrade() -> None:
     op.execute("CREATE INDEX ix_ticket_kpi_first_dispatched ON ticket_kpi (first_dispatched_at)")
     op.execute("CREATE INDEX ix_ticket_kpi_unit ON ticket_kpi (lead_unit, first_dispatched_at)")
     op.execute("CREATE INDEX ix_ticket_kpi_category ON ticket_kpi (category, first_dispatched_at)")
+    for level in ("district", "street", "community", "grid"):
+        op.execute(f"CREATE INDEX ix_ticket_kpi_{level} ON ticket_kpi ({level}_code, first_dispatched_at)")
     op.execute("CREATE INDEX ix_ticket_kpi_created ON ticket_kpi (created_at)")
     op.execute("CREATE INDEX ix_ticket_kpi_closed ON ticket_kpi (closed_at) WHERE closed_at IS NOT NULL")
     op.execute("CREATE INDEX ix_ticket_kpi_handle_due ON ticket_kpi (handle_due) WHERE handle_due IS NOT NULL")
