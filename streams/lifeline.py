@@ -22,6 +22,7 @@ from application.lifeline import retention as drop_old
 from config import Settings
 from store.lifeline import known, load_rules
 from streams.dlq import dead_letter
+from streams.failures import failure_reason, is_transient
 from streams.outbox import Send
 from streams.rdkafka import IntakeConsumer, Record
 from streams.relay import Relay, WorkerStats
@@ -80,13 +81,39 @@ class LifelineConsumer:
         readings = [Reading(d, at, values, m.topic, m.partition, m.offset) for m, (d, at, values) in parsed]
         applied = Applied()
         if readings:
-            with self.engine.begin() as conn:
-                applied = apply_readings(conn, readings, self.context(conn), self.clock())
-            self.stats.tickets += len(applied.opened)
-            self.stats.alarms += len(applied.alarms)
+            self._apply(readings, {(m.topic, m.partition, m.offset): m for m, _ in parsed}, applied)
         self.stats.readings += len(readings)
         self.stats.messages += len(records)
         return applied
+
+    def _apply(self, readings: list[Reading], raw: dict, applied: Applied) -> None:
+        """Apply in one transaction. A failure that is not transient belongs to some reading: the batch is
+        halved until that one is found, which is dead-lettered with the database's reason (the rest goes
+        on); a transient one (database or broker away) is raised, and the loop replays."""
+        try:
+            with self.engine.begin() as conn:
+                done = apply_readings(conn, readings, self.context(conn), self.clock())
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(readings) > 1:
+                half = len(readings) // 2
+                self._apply(readings[:half], raw, applied)
+                self._apply(readings[half:], raw, applied)
+                return
+            r = readings[0]
+            self.send([dead_letter(self.topics, raw[(r.topic, r.partition, r.offset)],
+                                   f"could not be stored: {failure_reason(exc)}")])
+            self.stats.dead_letters += 1
+            self.stats.poisoned += 1
+            log.error("lifeline: dead-lettered a reading of %s at %s: %s", r.device_id, r.at, failure_reason(exc))
+            return
+        applied.stored += done.stored
+        applied.alarms += done.alarms
+        applied.opened += done.opened
+        applied.annotated += done.annotated
+        self.stats.tickets += len(done.opened)
+        self.stats.alarms += len(done.alarms)
 
     def offline_if_due(self, force: bool = False) -> list[str]:
         if not force and time.monotonic() - self._last_offline < self.settings.lifeline_offline_every_s:

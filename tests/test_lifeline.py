@@ -211,26 +211,33 @@ def test_loaders_name_every_problem_and_write_nothing(settings, registry, engine
          "properties": {"device_id": "g13", "kind": "gas", "unit": GAS_UNIT}},
         {"type": "Feature", "geometry": None, "properties": {"device_id": "g14", "kind": "gas", "unit": GAS_UNIT}},
     ]}), encoding="utf-8")
-    done = _cli(settings, "devices", "load", str(unknown))
-    assert done.returncode == 2
-    assert "feature 3: a Point geometry is required" in done.stderr, done.stderr
+    from application.lifeline import InputError, load_devices, load_thresholds, read_devices
+    from application.routing import RoutingCache
+
+    with pytest.raises(InputError) as exc:
+        read_devices(unknown)
+    assert exc.value.problems == ["feature 3: a Point geometry is required"]
     fixed = unknown.read_text().replace('null, "properties": {"device_id": "g14"',
                                         '{"type": "Point", "coordinates": [125.43, 43.71]}, '
                                         '"properties": {"device_id": "g14"')
     unknown.write_text(fixed, encoding="utf-8")
-    done = _cli(settings, "devices", "load", str(unknown))
-    assert done.returncode == 2
-    assert "feature 1: unit NOPE is not a known unit" in done.stderr, done.stderr
-    assert "feature 2: (100.000000, 30.000000) lies outside the city's areas" in done.stderr, done.stderr
+    cache = RoutingCache.from_settings(engine, settings)
+    try:
+        with pytest.raises(InputError) as exc:  # g14 is fine, but is not written alone
+            load_devices(engine, read_devices(unknown), cache(), T0)
+    finally:
+        cache.close()
+    assert exc.value.problems == ["feature 1: unit NOPE is not a known unit",
+                                  "feature 2: (100.000000, 30.000000) lies outside the city's areas"]
+    with pytest.raises(InputError) as exc:
+        load_thresholds(engine, {"kinds": {"gas": {"offline_after": 60, "category": "0204", "metrics": {
+            "ppm": [{"level": 1, "above": 50, "raise_after": "never"}]}}}})
+    assert exc.value.problems == ["kinds.gas.metrics.ppm[0].raise_after: 'never' is not a count or a duration "
+                                  "like \"90s\", \"2m\", \"1h\""]
+    with pytest.raises(InputError) as exc:
+        load_thresholds(engine, {"kinds": {"gas": {"offline_after": 60, "category": "0204"}}})
+    assert exc.value.problems == ["kinds.gas.category: 0204 is not a 小类 of the category table"]
     rules = registry / "bad.yaml"
-    rules.write_text("kinds:\n  gas:\n    offline_after: 60\n    category: '0204'\n    metrics:\n"
-                     "      ppm:\n        - {level: 1, above: 50, raise_after: never}\n", encoding="utf-8")
-    done = _cli(settings, "thresholds", "load", str(rules))
-    assert done.returncode == 2
-    assert "kinds.gas.metrics.ppm[0].raise_after: 'never'" in done.stderr, done.stderr
-    rules.write_text("kinds:\n  gas:\n    offline_after: 60\n    category: '0204'\n", encoding="utf-8")
-    done = _cli(settings, "thresholds", "load", str(rules))
-    assert done.returncode == 2 and "kinds.gas.category: 0204 is not a 小类" in done.stderr, done.stderr
     rules.write_text("kinds: [\n", encoding="utf-8")
     done = _cli(settings, "thresholds", "load", str(rules))
     assert done.returncode == 2 and "not YAML" in done.stderr
@@ -321,7 +328,8 @@ def test_flapping_series_through_the_topic_makes_one_urgent_ticket_even_when_red
 
     def settled():
         rows = _tickets(engine, "g1")
-        return rows and len(_notes(engine, rows[0].ticket_no)) >= 2 and rows
+        return (lifeline.stats.readings >= len(g1) + len(g2) and rows and len(_notes(engine, rows[0].ticket_no)) >= 2
+                and rows)
 
     [ticket] = wait_for(settled, 30, what="g1's alarm ticket, raised and cleared")
     assert _tickets(engine, "g2") == []
@@ -414,14 +422,15 @@ def test_bad_readings_are_dead_lettered_with_reasons(settings, deps, lifeline, e
                            "values": {"ppm": "high"}}).encode()),
         ("nope", _reading("nope", T0, ppm=1)),
         ("g1", _reading("g1", T0 + timedelta(days=1), ppm=1)),
+        ("g2", _reading("g2", T0, **{"pp\u0000m": 1})),  # valid JSON the database cannot store: found and set aside
     ]
     _publish(settings, deps.topics, [*bad, ("g1", _reading("g1", T0, ppm=1))])
     wait_for(lambda: lifeline.stats.dead_letters >= len(bad) and lifeline.stats.readings >= 1, 30,
-             what="six dead letters and one reading")
+             what="seven dead letters and one reading")
     reasons = [letter["reason"] for _, _, letter in read_letters(settings.kafka_bootstrap, deps.topics)]
     expected = ["not JSON", "schema: must be \"reading/1\"", "at: must be an RFC 3339 instant",
                 "values.ppm: must be a finite number", "device_id: nope is not in the device registry",
-                "lies more than 300 s in the future"]
+                "lies more than 300 s in the future", "could not be stored"]
     for part in expected:
         assert any(part in r for r in reasons), (part, reasons)
     with engine.connect() as conn:
