@@ -484,3 +484,51 @@ def test_devices_api(server, registry, deps, engine, make_user):
     assert wrong.status_code == 400 and "from" in wrong.json()["error"]["fields"]
     backwards = get("/devices/g1/readings", **{"from": T0.isoformat(), "to": T0.isoformat()})
     assert backwards.status_code == 400 and "from" in backwards.json()["error"]["fields"]
+
+
+def test_kill_9_mid_stream_opens_no_second_ticket_and_loses_no_alarm(settings, deps, registry, engine, tmp_path):
+    """`yunguan lifeline` as a real process, killed with SIGKILL mid-stream and started again: the stream's
+    outcome is what one uninterrupted run makes — one ticket for g1, raised once and cleared once."""
+    import signal
+
+    from tests.helpers import worker_env
+
+    series = [60, 60, 60] + [49, 52] * 700 + [250, 250] + [40] * 6
+    g1 = [("g1", _reading("g1", T0 + timedelta(seconds=i), ppm=v)) for i, v in enumerate(series)]
+    others = [(d, _reading(d, T0 + timedelta(seconds=i), **({"ppm": 1} if d == "g2" else {"bar": 1.0})))
+              for i in range(len(series)) for d in ("g2", "w1")]
+    _publish(settings, deps.topics, g1 + others)
+    total = len(g1) + len(others)
+    env = worker_env(settings, lifeline_group=f"{settings.topic_prefix}lifeline", lifeline_offline_every_s=3600)
+
+    def start(name):
+        return subprocess.Popen([sys.executable, "-m", "yunguan.cli", "lifeline"], env=env,
+                                stdout=open(tmp_path / name, "ab"), stderr=subprocess.STDOUT)
+
+    def stored() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM sensor_readings")).scalar_one()
+
+    first = start("lifeline1.log")
+    try:
+        wait_for(lambda: [t for t in _tickets(engine, "g1") if t.alarm == "threshold"], 60, what="g1's ticket")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    assert stored() < total, "the consumer finished before it was killed; the test proves nothing"
+    second = start("lifeline2.log")
+    try:
+        wait_for(lambda: stored() == total, 90, interval=0.2, what=f"{total} readings after the restart")
+        wait_for(lambda: len(_notes(engine, _tickets(engine, "g1")[-1].ticket_no)) >= 2, 30,
+                 what="g1's raise and clear")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        code = second.wait(30)
+    assert code == 0, (tmp_path / "lifeline2.log").read_text()[-2000:]
+    [ticket] = [t for t in _tickets(engine, "g1") if t.alarm == "threshold"]
+    notes = _notes(engine, ticket.ticket_no)
+    assert len(notes) == 2 and "升级" in notes[0] and "报警解除" in notes[1], notes
+    assert ticket.level == 2
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM device_tickets WHERE alarm = 'threshold'")).scalar() == 1
+        assert conn.execute(text("SELECT level FROM device_metric_state WHERE device_id = 'g1'")).scalar() == 0
