@@ -33,6 +33,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from dispatch.vocabulary import STATUS_LABELS
@@ -150,6 +151,15 @@ def mask_text(text: str | None) -> str | None:
     return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
+def display_url(url: str) -> str:
+    """A hook's URL as lists show it: without user info, query or fragment (where a receiver's token may sit)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def address_key(channel: str, address: str) -> str:
     """The idempotency key of a personal target: its channel and the SHA-256 of its normalised address (the
     key names no one)."""
@@ -233,7 +243,8 @@ def plan(event: Mapping, *, hooks: list[Hook], reporters: list[str], unit_contac
     out: list[Planned] = []
     raw = body if body is not None else json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     if "webhook" in channels:
-        out += [Planned("webhook", f"hook:{h.id}", h.url, raw, hook_id=h.id) for h in hooks if hook_matches(h, event)]
+        out += [Planned("webhook", f"hook:{h.id}", display_url(h.url), raw, hook_id=h.id)
+                for h in hooks if hook_matches(h, event)]
     told: list[tuple[str, str]] = []
     kind = unit_notice(event)
     if kind:
