@@ -1,5 +1,5 @@
 """The command-centre console (frontend/src/pages/console) in Debian's Chromium against the real server, worker,
-broker and database: live tickets, hostile text, the city's time in a UTC browser, the English switch, typed
+broker and database: live tickets (and those missed while offline), photos, hostile text, the city's time in a UTC browser, the English switch, typed
 input across a live update, a 3840×2160 wall screen."""
 from __future__ import annotations
 
@@ -97,6 +97,16 @@ def test_operator_sees_a_new_ticket_appear_without_reloading(page_for, server, w
     expect(_row(page, ticket_no)).to_have_count(0)
     page.locator('[data-test="f-reset"]').click()
     expect(_row(page, ticket_no)).to_have_count(1)
+    # Offline, an event is missed; after the reconnect the page reads what changed meanwhile from the API.
+    page.context.set_offline(True)
+    expect(page.locator('[data-test="conn"]')).to_have_text("已断开，正在重连…", timeout=10000)
+    elsewhere = {"lon": 125.3235, "lat": 43.8171, "crs": "wgs84"}  # far from the first: not merged into it
+    missed = _ticket_no(base, _report(base, description="断线期间的报告", location=elsewhere))
+    expect(_row(page, missed)).to_have_count(0)
+    page.context.set_offline(False)
+    _row(page, missed).wait_for(timeout=30000)
+    expect(page.locator('[data-test="conn"]')).to_have_text("实时", timeout=15000)
+    assert navigations == [], "the page reloaded"
     assert page.problems == []
 
 
