@@ -182,8 +182,9 @@ def test_an_address_only_ticket_placed_on_the_map_gets_its_area(page_for, server
     dialog.locator('[data-test="action-cancel"]').click()
     expect(dialog).to_be_hidden()
 
-    # 立案并派遣: the category stays, the duty matrix's unit comes first; two posts, one click.
+    # 立案并派遣: the category stays, the suggested unit is chosen and first in the ranked list; two posts.
     dialog = _dialog(page, "register_dispatch")
+    expect(dialog.locator('[data-test="unit-picker"]')).to_contain_text(suggested["name"])
     dialog.locator('[data-test="unit-picker"]').click()
     first = page.locator('[data-test="unit-option"]').first
     expect(first).to_have_attribute("data-code", suggested["code"])

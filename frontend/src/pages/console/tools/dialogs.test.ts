@@ -171,8 +171,8 @@ describe("ActionDialog", () => {
       action: "register_dispatch", modelValue: true });
     await flushPromises();
     const s = (wrapper.findComponent(ActionDialog).vm as unknown as { $: { setupState: Record<string, any> } }).$.setupState;
+    expect(s.draft.to_unit).toBe("NG"); // routing's suggestion, shown as the pending ticket's assignee
     s.draft.category = "01010101";
-    s.draft.to_unit = "NG";
     await flushPromises();
     (q("[data-test=action-send]") as HTMLButtonElement).click();
     await flushPromises();
