@@ -374,3 +374,42 @@ def test_reporter_and_unit_are_told_and_filtered_hooks_get_only_theirs(
         assert EMAIL not in logged and PHONE not in logged and UNIT_EMAIL not in logged
     finally:
         stop()
+
+
+# --- two senders, one HTTP SMS gateway: each delivery sent once -------------------------------------------------
+
+def test_two_senders_share_the_queue_and_the_http_sms_gateway_gets_each_message_once(base_settings, engine,
+                                                                                      receivers):
+    from store import deliveries
+    from streams.notify import NotifyService
+    from streams.topics import Topics
+
+    gateway = receivers([200])
+    s = base_settings.replace(sms_gateway_url=gateway.url, sms_gateway_token="gw-token", notify_timeout_s=5.0)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for n in range(20):
+            phone = f"1390000{n:04d}"
+            deliveries.enqueue(conn, f"CCX-{n}@1:close", f"CCX-{n}", "close", [
+                {"channel": "sms", "target_key": notify.address_key("sms", phone), "target": notify.mask_address(phone),
+                 "address": phone, "hook_id": None, "subject": None, "body": f"结案 {n}"}], now)
+    senders = [NotifyService(s, engine, Topics("unused.")) for _ in range(2)]
+
+    def drain(service):
+        while service.send_due(limit=3):
+            pass
+
+    threads = [threading.Thread(target=drain, args=(svc,)) for svc in senders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    bodies = [json.loads(c[2]) for c in gateway.calls]
+    assert sorted(b["text"] for b in bodies) == sorted(f"结案 {n}" for n in range(20))  # each exactly once
+    assert all(c[1]["Authorization"] == "Bearer gw-token" for c in gateway.calls)
+    assert {b["to"] for b in bodies} == {f"1390000{n:04d}" for n in range(20)}
+    assert sum(svc.stats.sent for svc in senders) == 20
+    with engine.connect() as conn:
+        states = conn.execute(text("SELECT state, attempts, count(*) FROM deliveries WHERE ticket_no LIKE 'CCX-%' "
+                                   "GROUP BY 1, 2")).all()
+    assert [tuple(r) for r in states] == [("delivered", 1, 20)]
