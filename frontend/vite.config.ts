@@ -46,6 +46,6 @@ export default defineConfig({
     include: ["src/**/*.test.ts"],
     // Components tests mount Element Plus / Vant: their per-component style imports (.css) must go through
     // Vite, not Node's loader.
-    server: { deps: { inline: [/element-plus/, /vant/] } },
+    server: { deps: { inline: [/element-plus\/es\/components\/[^/]+\/style/, /vant\/es\/[^/]+\/style/] } },
   },
 });
