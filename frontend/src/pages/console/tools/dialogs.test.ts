@@ -72,8 +72,7 @@ function host(component: unknown, props: Record<string, unknown>) {
   const i18n = makeI18n("zh-CN");
   const wrapper = mount(Host, {
     attachTo: document.body,
-    // makePlatform reads the language from i18n.global.locale as a string (it is a ref in composition mode).
-    global: { plugins: [i18n, { install: (app) => providePlatform(app, makePlatform(boot, { global: { locale: "zh-CN" } } as never)) }] },
+    global: { plugins: [i18n, { install: (app) => providePlatform(app, makePlatform(boot, i18n)) }] },
   });
   return { wrapper, state, events };
 }
