@@ -99,6 +99,9 @@ def test_a_call_with_an_address_from_the_suggestions_becomes_a_ticket(page_for, 
     hint = form.locator('[data-test="nearby-item"]', has_text=known)
     expect(hint).to_be_visible(timeout=10000)
     expect(hint).to_contain_text("米")
+    status = requests.get(f"{base}/api/v1/tickets/{known}", timeout=10,
+                          headers={"Authorization": f"Bearer {_token(base, 'call')}"}).json()["status"]
+    assert status not in hint.inner_text(), "the status is shown by its label, not its code"
     page.screenshot(path=str(tmp_path / "call-form.png"))
     form.locator('[data-test="call-submit"]').click()
 
