@@ -76,11 +76,11 @@ def test_three_days_of_history_run_the_whole_loop(deps, http):
     assert _scalar(deps, "SELECT count(*) FROM ticket_history WHERE action = 'dispatch' AND "
                          "(data->>'arbitration')::boolean AND note LIKE '%不成立%'") > 0 or arbitrations == 1
 
-    # The deadline pass ran for the tickets whose clocks reached a step, as of that instant; a pass over every
-    # ticket as of the last of those instants finds nothing left to warn, escalate or resume.
+    # The deadline pass ran each minute for the tickets whose clocks reached a step; a pass over every ticket
+    # as of the end finds nothing left to warn, escalate or resume.
     from application.escalate import escalation_run
 
-    late = escalation_run(deps.engine, deps.loop(), END - timedelta(minutes=16), dry_run=True)
+    late = escalation_run(deps.engine, deps.loop(), END - timedelta(minutes=2), dry_run=True)
     assert late.applied == []
 
     from store.audit import verify
@@ -121,13 +121,13 @@ def test_three_days_of_history_run_the_whole_loop(deps, http):
 
 
 def test_the_same_seed_writes_the_same_history(deps, clean_db):
-    first = _simulate(deps, days=1, per_day=60)
+    first = _simulate(deps, days=1, per_day=40)
     once = _digest(deps)
     with clean_db.begin() as conn:  # the owner's connection: the application's role may not truncate
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
-    again = _simulate(deps, days=1, per_day=60)
+    again = _simulate(deps, days=1, per_day=40)
     assert _digest(deps) == once and again.tickets == first.tickets and again.actions == first.actions
     with clean_db.begin() as conn:  # the owner's connection: the application's role may not truncate
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
-    _simulate(deps, days=1, seed=8, per_day=60)
+    _simulate(deps, days=1, seed=8, per_day=40)
     assert _digest(deps)[1] != once[1]

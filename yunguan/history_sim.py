@@ -5,10 +5,10 @@ channels, categories and places) arrive with a daily and a weekly rhythm and are
 `application.ingest.ingest`, a batch every few minutes as of the batch's instant; every later change is a
 person's command through `application.act.act_in` (定位 through `application.locate.locate_in`) with that
 moment as `now`, decided by the domain like a click in a console; the deadline pass
-(`application.escalate.escalation_run`) runs in 15-minute slots for the tickets whose clocks reach a step in
-the slot (`next_step`: the yellow share, the next rung, the end of an extension), so warnings, escalations and
-resumptions happen as they would have; a live pass over every ticket at the end finds nothing left over (the
-test checks it). History chains, tickets, reports, evaluation facts and outbox events are therefore those live
+(`application.escalate.escalation_run`) runs each minute, as the worker runs it, for the tickets whose
+clocks reach a step in that minute (`next_step`: the yellow share, the next rung, the end of an extension), so
+warnings, escalations and resumptions happen as they would have; a pass over every ticket at the end finds
+nothing left over (the test checks it). History chains, tickets, reports, evaluation facts and outbox events are therefore those live
 traffic would have left (the outbox's rows are relayed once a worker runs).
 
 The people behave as a city's do, seeded: the 受理员 places and classifies pending reports and the 值班长
@@ -20,9 +20,8 @@ the Chinese calendar, natural time for urgent tickets), so it happens in office 
 end stays undone: the last days' tickets are still open.
 
 Deterministic for a seed and an end instant (on a database without tickets): one random generator drives
-every choice, in event order. The steps between two deadline passes share one transaction (with
-`synchronous_commit` off: a crash loses the last steps of a simulation, never consistency); a simulation that
-fails half-way leaves the days before the failure written.
+every choice, in event order. The steps between two deadline passes share one transaction (on connections
+with `synchronous_commit` off); a simulation that fails half-way leaves the days before the failure written.
 """
 from __future__ import annotations
 
@@ -37,7 +36,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from application.act import act_in
@@ -57,6 +55,7 @@ from dispatch.transitions import WORKING
 from dispatch.worktime import NaturalTime, Span, TimeRule, WorkingTime
 from gis.areas import city_today
 from store.areas import load_areas
+from store.db import make_engine
 from store.duties import load_units
 from store.loop import LoopContext, created_between, load, load_context, with_unit
 from store.timeline import latest_change, placement, status_counts
@@ -105,7 +104,7 @@ class HistoryRun:
     per_day: int = 150
     end: datetime | None = None  # default: now
     ingest_every: timedelta = timedelta(minutes=15)
-    pass_every: timedelta = timedelta(minutes=15)  # the deadline pass looks at the tickets due in each slot
+    pass_every: timedelta = timedelta(minutes=1)  # the deadline pass, as the worker's: for the tickets due by then
     behaviour: Behaviour = Behaviour()
 
 
@@ -158,8 +157,14 @@ def simulate_history(engine: Engine, settings, topics, run: HistoryRun, say: Cal
     if not areas or not loop.taxonomy.categories:
         raise HistoryRefused("no areas or no categories loaded: run `yunguan demo --data-only` (or load a city's "
                              "areas, duties and categories) first")
-    sim = _History(engine, settings, topics, run, loop, routing, units, areas, start, end, say)
-    return sim.run()
+    # Its own connections, without waiting for the disk at each commit (the deadline pass commits once per
+    # slot) nor a ping at each checkout: a crash loses the last steps, never consistency.
+    fast = make_engine(engine.url.render_as_string(hide_password=False), pool_pre_ping=False,
+                       connect_args={"options": "-c synchronous_commit=off"})
+    try:
+        return _History(fast, settings, topics, run, loop, routing, units, areas, start, end, say).run()
+    finally:
+        fast.dispose()
 
 
 class _Stale(Exception):
@@ -209,8 +214,6 @@ class _History:
         started = time.monotonic()
         self._plan_reports()
         with self.engine.connect() as conn:
-            conn.execute(text("SET synchronous_commit = off"))  # the session's: every step's commit
-            conn.commit()
             self.conn = conn
             day = None
             while self.queue and self.queue[0].at < self.end:
@@ -528,7 +531,7 @@ def next_step(state: TicketState, loop: LoopContext, policy: EscalationPolicy, a
     """The first instant after `after` at which the deadline pass may decide something for this ticket: a
     running clock reaching the yellow share (not yet warned) or the share of the next rung of the ladder, or an
     approved extension running out. Only *when to look*: what happens then is the pass's decision
-    (dispatch.escalation), so a look that finds nothing costs nothing. A minute past each step, because the
+    (dispatch.escalation), so a look that finds nothing costs nothing. A second past each step, because the
     pass acts once a share is exceeded and time does not pass outside working hours."""
     limits = loop.limits(state)
     if limits is None:
@@ -537,7 +540,7 @@ def next_step(state: TicketState, loop: LoopContext, policy: EscalationPolicy, a
     if state.status is Status.SUSPENDED:
         pause = state.open_pause
         end = planned_end(pause, rule) if pause is not None else None
-        return end + timedelta(minutes=1) if end is not None and end > after else None
+        return end + timedelta(seconds=1) if end is not None and end > after else None
     turn = state.current
     if state.status not in WORKING or turn is None:
         return None
@@ -559,7 +562,7 @@ def next_step(state: TicketState, loop: LoopContext, policy: EscalationPolicy, a
     for kind, started, limit in clocks:
         shares = ([rung] if rung is not None else []) + ([policy.yellow] if kind not in state.warned else [])
         for share in shares:
-            at = rule.add(started, limit * share + timedelta(minutes=1), projected)
+            at = rule.add(started, limit * share + timedelta(seconds=1), projected)
             if at > after:
                 instants.append(at)
     return min(instants, default=None)
