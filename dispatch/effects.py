@@ -223,6 +223,17 @@ def _locate(ticket, command, party, actor, now):
     }
 
 
+def _merge_into(ticket, command, party, actor, now):
+    """The duplicate ends: a unit's turn ends (merged), a pause or dispute closes, a request lapses, assisting
+    parts are superseded. Its reports move to `command.into` (the application does that, with the target's line)."""
+    assists = tuple(dataclasses.replace(a, superseded=True) if a.handled_at is None else a for a in ticket.assists)
+    return dataclasses.replace(
+        ticket, assignments=_end_current(ticket, now, AssignmentEnd.MERGED), assists=assists,
+        pauses=_close_pause(ticket, now), disputes=_close_dispute(ticket, now, arbitrated=False),
+        extension_request=None, suspended_from=None, border_check=False,
+    ), {"into": command.into, "unit": ticket.lead}
+
+
 EFFECTS = {
     Action.PREREGISTER: _preregister,
     Action.REGISTER: _register,
@@ -246,4 +257,5 @@ EFFECTS = {
     Action.SPLIT: _nothing,
     Action.CONFIRM_AREA: _confirm_area,
     Action.LOCATE: _locate,
+    Action.MERGE_INTO: _merge_into,
 }

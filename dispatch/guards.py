@@ -101,6 +101,11 @@ def validate(ticket: TicketState, command: Command, action: Action, party: Party
             fields["location"] = "定位 needs the point: {lon, lat, crs}"
         elif command.position.district is None:
             fields["location"] = "the point is outside the city's areas (no district there)"
+    if action is Action.MERGE_INTO:
+        if not (command.into or "").strip():
+            fields["into"] = "合并 needs the number of the ticket to merge into"
+        elif command.into == ticket.ticket_no:
+            fields["into"] = "a ticket cannot be merged into itself"
     if action is Action.WARN:
         if command.clock is None:
             fields["clock"] = "which clock turned yellow"

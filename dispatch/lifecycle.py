@@ -53,7 +53,7 @@ from dispatch.transitions import PREVIOUS, Action, HistoryAction, actions_for, f
 __all__ = [
     "MAX_ESCALATION_LEVEL", "NOTE_REQUIRED", "UNIT_REQUIRED", "Assignment", "AssignmentEnd", "Assist", "ClockKind",
     "Command", "Dispute", "ExtensionRequest", "Opened", "Opening", "Outcome", "Pause", "Position", "Priority",
-    "Record", "TicketState", "allowed_actions", "apply", "merge", "open_ticket", "opened",
+    "Record", "TicketState", "absorb", "allowed_actions", "merged_note", "apply", "merge", "open_ticket", "opened",
 ]
 
 _NO_DATA: MappingProxyType = MappingProxyType({})
@@ -114,6 +114,34 @@ def merge(status: Status, at: datetime, *, channel: str, report_id: str, distanc
         raise TransitionNotAllowed(f"a {status} ticket takes no more reports; the report opens its own ticket")
     return _by_system(at, HistoryAction.MERGE, status, status, reason, MappingProxyType({
         "channel": channel, "report_id": report_id, "distance_m": round(distance_m, 1)}))
+
+
+def absorb(target: TicketState, source: Outcome, actor: Actor, now: datetime, *, reports: int) -> Outcome:
+    """合并, the target's side: ticket `source` (its outcome of `apply` with `merge_into`) is merged into
+    `target`, whose status stays; its line (the `merge` history action, by the operator) names the source and
+    how many reports came. Refusals name the field `into`: a target out of the actor's scope, or final."""
+    into = source.ticket.ticket_no
+    if _party(target, actor) is None:
+        raise InvalidCommand(f"ticket {target.ticket_no} is not in your scope",
+                             fields={"into": "not a ticket you may act on"})
+    if target.status in FINAL_STATUSES:
+        raise InvalidCommand(f"ticket {target.ticket_no} is {target.status}: only an open ticket takes reports",
+                             fields={"into": "the ticket is final (closed or rejected)"})
+    if target.ticket_no == into:
+        raise InvalidCommand("a ticket cannot be merged into itself", fields={"into": "the same ticket"})
+    party = _party(target, actor)
+    assert party is not None
+    record = Record(at=now, actor=actor.name, role=str(actor.role), party=party, action=HistoryAction.MERGE,
+                    from_status=target.status, to_status=target.status, note=merged_note("由", into, source.record.note),
+                    data=MappingProxyType({"from_ticket": into, "reports": reports}))
+    return Outcome(dataclasses.replace(target, version=target.version + 1), record)
+
+
+def merged_note(word: str, ticket_no: str, note: str | None) -> str:
+    """The history note of a 合并 on either side: "合并至 B" on the duplicate, "由 A 合并" on the target, with the
+    operator's reason after it when one was given."""
+    said = f"合并至 {ticket_no}" if word == "至" else f"由 {ticket_no} 合并"
+    return f"{said}：{note}" if note else said
 
 
 def allowed_actions(ticket: TicketState, actor: Actor) -> tuple[Action, ...]:

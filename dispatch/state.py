@@ -34,6 +34,7 @@ class AssignmentEnd(StrEnum):
     RETURNED = "returned"  # the unit sent it back (退回)
     REASSIGNED = "reassigned"  # the command centre moved it (改派)
     REOPENED = "reopened"  # its handling failed verification; a rework turn follows
+    MERGED = "merged"  # the ticket was merged into another (合并) and ended; the other ticket carries on
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ class Command:
     level: int | None = None  # escalate: the rung to reach (default: one up)
     clock: ClockKind | None = None  # warn: the clock that turned yellow
     position: Position | None = None  # locate: the point, placed and routed by the application
+    into: str | None = None  # merge_into: the number of the open ticket this one is merged into
 
 
 @dataclass(frozen=True)

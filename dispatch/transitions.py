@@ -41,6 +41,7 @@ class Action(StrEnum):
     SPLIT = "split"  # 拆分: an operator takes a wrongly merged report out into a ticket of its own
     CONFIRM_AREA = "confirm_area"  # 属地确认: an operator confirms the area of a ticket routed near a border
     LOCATE = "locate"  # 定位: the command centre places a ticket on the map (an address-only report); re-routed
+    MERGE_INTO = "merge_into"  # 合并: an operator merges a duplicate ticket into another open one; it ends rejected
 
 
 class HistoryAction(StrEnum):
@@ -48,7 +49,8 @@ class HistoryAction(StrEnum):
     and `merge`), so they have no row in the table."""
 
     CREATE = "create"  # a ticket opened `pending` for an operator
-    MERGE = "merge"  # a report about the same thing attached to an open ticket
+    MERGE = "merge"  # a report about the same thing attached to an open ticket (by the worker, or by an
+    # operator's 合并 of a duplicate ticket: the target's line names the ticket its reports came from)
 
 
 class Previous:
@@ -126,6 +128,9 @@ def _rows() -> Iterator[Transition]:
             yield row(source, A.SPLIT, None, DESK)
             yield row(source, A.CONFIRM_AREA, None, DESK)
             yield row(source, A.LOCATE, None, DESK | {P.HOTLINE})
+            # 合并: a duplicate ticket's reports move to another open ticket; the duplicate ends 不予立案
+            # (docs/decisions/0013: no new final status, the contract's statuses stay as they are).
+            yield row(source, A.MERGE_INTO, S.REJECTED, DESK)
 
 
 TRANSITIONS: tuple[Transition, ...] = tuple(_rows())

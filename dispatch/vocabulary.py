@@ -151,6 +151,7 @@ ACTION_LABELS: Mapping[str, Label] = MappingProxyType({
     HistoryAction.MERGE: Label("合并", "Merge", "Merged"),
     Action.CONFIRM_AREA: Label("确认属地", "Confirm area", "Area confirmed"),
     Action.LOCATE: Label("定位", "Locate", "Located"),
+    Action.MERGE_INTO: Label("合并", "Merge into", "Merged into", public=("已合并办理", "Merged with another case")),
 })
 
 # The deadline light of a ticket (tickets.deadline_state), set by the deadline pass.

@@ -289,6 +289,23 @@ def report_taken_out(conn: Connection, ticket_id: int) -> None:
     conn.execute(text("UPDATE tickets SET report_count = report_count - 1 WHERE id = :t"), {"t": ticket_id})
 
 
+def lock_pair(conn: Connection, *numbers: str) -> None:
+    """Lock the tickets of a 合并 (by number; unknown numbers are skipped) in id order, the order `lock_open`
+    uses too, so that two transactions locking the same two tickets cannot deadlock."""
+    conn.execute(text("SELECT id FROM tickets WHERE ticket_no = ANY(:nos) ORDER BY id FOR NO KEY UPDATE"),
+                 {"nos": [n for n in numbers if n]})
+
+
+def move_reports(conn: Connection, from_id: int, to_id: int) -> int:
+    """合并: every report of ticket `from_id` now belongs to `to_id`, and both report counts follow; returns how
+    many moved (tickets locked by `lock_pair`)."""
+    moved = conn.execute(text("UPDATE reports SET ticket_id = :to WHERE ticket_id = :f"),
+                         {"to": to_id, "f": from_id}).rowcount
+    conn.execute(text("UPDATE tickets SET report_count = CASE WHEN id = :to THEN report_count + :n ELSE 0 END "
+                      "WHERE id IN (:f, :to)"), {"to": to_id, "f": from_id, "n": moved})
+    return moved
+
+
 def point_of(conn: Connection, ticket_id: int) -> tuple[float, float] | None:
     """A ticket's point (WGS-84), None when it has none (an address-only report nobody placed yet)."""
     row = conn.execute(text("SELECT ST_X(location) AS lon, ST_Y(location) AS lat FROM tickets WHERE id = :id "

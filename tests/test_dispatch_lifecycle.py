@@ -102,6 +102,7 @@ def _spec() -> dict[tuple[Status, Action, Party], object]:
             add(status, Action.SPLIT, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN], "=")
             add(status, Action.CONFIRM_AREA, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN], "=")
             add(status, Action.LOCATE, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN, Party.HOTLINE], "=")
+            add(status, Action.MERGE_INTO, [Party.OPERATOR, Party.SUPERVISOR, Party.ADMIN], "rejected")
     return spec
 
 
@@ -205,7 +206,8 @@ def _ticket_for(status: Status, action: Action) -> TicketState:
 
 def _command(action: Action, ticket: TicketState) -> Command:
     return Command(action, ticket.version, note="理由", to_unit="U9", category="020102", minutes=60,
-                   clock=ClockKind.ACKNOWLEDGE, position=Position(125.44, 43.71, district="D1", grid="G1"))
+                   clock=ClockKind.ACKNOWLEDGE, position=Position(125.44, 43.71, district="D1", grid="G1"),
+                   into="CC-OTHER")
 
 
 def _in_scope(ticket: TicketState, party: Party, actor: Actor) -> bool:
@@ -284,7 +286,7 @@ def test_role_refusal_names_what_the_actor_may_do():
     with pytest.raises(RoleNotAllowed) as caught:
         apply(ticket, Command("close", ticket.version), OPERATOR, T0)
     assert caught.value.status == 403
-    assert set(caught.value.allowed) == {"comment", "split", "locate"}
+    assert set(caught.value.allowed) == {"comment", "split", "locate", "merge_into"}
 
 
 def test_handle_before_acknowledge_is_a_422_naming_the_allowed_actions():

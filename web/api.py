@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from application import accept, act, locate
 from application.envelope import MAX_ENVELOPE_BYTES
+from application.merge_into import merge_into
 from application.routing import decide_route
 from application.split import SplitRefused, split_out
 from dispatch.actors import Actor, Scope
@@ -243,7 +244,7 @@ def get_ticket(ticket_no: str):
 
 
 ACTION_FIELDS = {"action", "version", "note", "to_unit", "category", "minutes", "park", "level", "report",
-                 "attachments", "location"}
+                 "attachments", "location", "into"}
 
 
 def actor_of(user: User) -> Actor:
@@ -262,7 +263,7 @@ def _command(body: dict) -> Command:
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         fields["version"] = "required: the ticket version you acted on (integer ≥ 1)"
-    for name, limit in (("note", 2000), ("to_unit", 32), ("category", 16)):
+    for name, limit in (("note", 2000), ("to_unit", 32), ("category", 16), ("into", 64)):
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             fields[name] = f"must be text of at most {limit} characters"
@@ -281,7 +282,7 @@ def _command(body: dict) -> Command:
         raise ApiError(422, "invalid_body", "the action body is invalid", fields)
     return Command(action=action, version=version, note=body.get("note"), to_unit=body.get("to_unit"),
                    category=body.get("category"), minutes=float(minutes) if minutes is not None else None,
-                   park=bool(body.get("park", False)), level=level)
+                   park=bool(body.get("park", False)), level=level, into=body.get("into"))
 
 
 @bp.post("/tickets/<ticket_no>/actions")
@@ -300,6 +301,12 @@ def ticket_action(ticket_no: str):
     extra = {}
     if command.action == "split":
         extra["split_into"] = _split(deps, ticket_no, command, user)
+    elif command.action == "merge_into":
+        with deps.engine.begin() as conn:
+            extra["merged_into"] = merge_into(conn, ticket_no, command, actor_of(user), deps.loop()(conn),
+                                              now=deps.clock())
+        if extra["merged_into"] is None:
+            raise ApiError(404, "not_found", f"no ticket {ticket_no}")
     elif command.action == "locate":
         if locate.locate(deps.engine, ticket_no, command, _point(_json_body().get("location")), actor_of(user),
                          deps.clock(), deps.loop()(), current_app.extensions["yunguan_routing"]()) is None:
