@@ -3,7 +3,7 @@
 // show (greyed when not possible), the rest only when possible. Pure (actions.test.ts).
 
 export const BUTTONS = ["register_dispatch", "preregister", "register", "dispatch", "reassign", "add_assist",
-  "locate", "escalate", "approve_extension", "deny_extension", "resume", "split", "merge", "reject", "close",
+  "locate", "escalate", "approve_extension", "deny_extension", "resume", "split", "merge_into", "reject", "close",
   "comment", "confirm_area"] as const;
 
 const EVERYDAY = new Set(["dispatch", "reassign", "add_assist", "escalate", "reject"]);
