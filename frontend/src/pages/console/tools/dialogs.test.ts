@@ -228,3 +228,67 @@ describe("CallForm", () => {
     expect(field("call-description").value).toBe("井盖丢失");
   });
 });
+
+describe("ActionDialog: 合并 (merge_into)", () => {
+  const a = ticket({ location: { lon: 125.4388, lat: 43.7126 }, description: "路边垃圾堆放", report_count: 2 });
+  const near = [
+    { ...ticket({ ticket_no: "CC20261201-00009", category: "02020202", description: "井盖缺失" }), distance_m: 15 },
+    { ...ticket({ ticket_no: "CC20261201-00001" }), distance_m: 0 },
+    { ...ticket({ ticket_no: "CC20261201-00007", description: "同一处垃圾", report_count: 1 }), distance_m: 80 },
+  ];
+
+  it("offers nearby open tickets (same 小类 first, not itself), shows both, warns on other 小类, posts `into`", async () => {
+    answer = (c) => (c.url.startsWith("/api/v1/tickets/nearby") ? { status: 200, body: { items: near } }
+      : c.method === "POST" ? { status: 200, body: { ...a, version: 6, status: "rejected", merged_into: (c.body as { into: string }).into } }
+        : { status: 404, body: { error: { code: "not_found", message: "no" } } });
+    const { events } = host(ActionDialog, { ticket: a, action: "merge_into", modelValue: true });
+    await flushPromises();
+    const asked = calls.find((c) => c.url.startsWith("/api/v1/tickets/nearby"))!;
+    expect(asked.url).toContain("lon=125.438800");
+    expect(asked.url).toContain("category=01010101");
+    const offered = [...document.body.querySelectorAll("[data-test=merge-candidates] [data-no]")].map((e) => e.getAttribute("data-no"));
+    expect(offered).toEqual(["CC20261201-00007", "CC20261201-00009"]);
+    expect(q("[data-test=merge-from]")?.textContent).toContain("路边垃圾堆放");
+    // nothing chosen: not sent, `into` named
+    (q("[data-test=action-send]") as HTMLButtonElement).click();
+    await flushPromises();
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(0);
+    expect(q("[data-test=action-message]")?.textContent).toContain("合并至案件");
+    // the other 小类: both summaries and a warning
+    (q("[data-no=CC20261201-00009] input") as HTMLInputElement).click();
+    await flushPromises();
+    expect(q("[data-test=merge-to]")?.textContent).toContain("井盖缺失");
+    expect(q("[data-test=merge-category-warning]")).toBeTruthy();
+    // the same 小类: no warning
+    (q("[data-no=CC20261201-00007] input") as HTMLInputElement).click();
+    await flushPromises();
+    expect(q("[data-test=merge-to]")?.textContent).toContain("同一处垃圾");
+    expect(q("[data-test=merge-category-warning]")).toBeNull();
+    await typeInto("action-note", "重复上报");
+    (q("[data-test=action-send]") as HTMLButtonElement).click();
+    await flushPromises();
+    const posts = calls.filter((c) => c.method === "POST");
+    expect(posts.map((c) => c.body)).toEqual([{ action: "merge_into", version: 5, note: "重复上报", into: "CC20261201-00007" }]);
+    expect(events.find((e) => e[0] === "done")).toBeTruthy();
+    expect(events).toContainEqual(["update:modelValue", false]);
+  });
+
+  it("looks up a typed number and says when there is no such ticket", async () => {
+    answer = (c) => (c.url.startsWith("/api/v1/tickets/nearby") ? { status: 200, body: { items: [] } }
+      : c.url.endsWith("/tickets/CC20261201-00042")
+        ? { status: 200, body: { ...ticket({ ticket_no: "CC20261201-00042", description: "远处同类" }) } }
+        : { status: 404, body: { error: { code: "not_found", message: "no" } } });
+    host(ActionDialog, { ticket: { ...a, ticket_no: "CC20261201-00003" }, action: "merge_into", modelValue: true });
+    await flushPromises();
+    expect(q("[data-test=merge-none]")).toBeTruthy();
+    await typeInto("merge-into", "CC20261201-00099");
+    await new Promise((r) => setTimeout(r, 350)); // the lookup waits for typing to pause
+    await flushPromises();
+    expect(q("[data-test=merge-missing]")?.textContent).toContain("没有这个案件");
+    await typeInto("merge-into", "CC20261201-00042");
+    await new Promise((r) => setTimeout(r, 350));
+    await flushPromises();
+    expect(q("[data-test=merge-to]")?.textContent).toContain("远处同类");
+    expect(q("[data-test=merge-missing]")).toBeNull();
+  });
+});

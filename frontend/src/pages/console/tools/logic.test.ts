@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   areaPath, bodyOf, callEnvelope, callKey, callProblems, emptyCall, emptyDraft, groupCategories, groupUnits,
-  geocodeCandidates, hotlineReportId, levelsFrom, missingFields, needsOf, ruleText, stepsOf, suggestedUnit, distanceText, excerpt,
+  geocodeCandidates, hotlineReportId, mergeTargets, categoriesDiffer, levelsFrom, missingFields, needsOf, ruleText, stepsOf, suggestedUnit, distanceText, excerpt,
   type Category, type RankedUnit, type TicketLike,
 } from "./logic";
 
@@ -169,5 +169,43 @@ describe("geocode candidates", () => {
     expect(geocodeCandidates({ routing })).toEqual([{ name: "南湖公园", kind: "landmark", lon: 125.3, lat: 43.85 }]);
     expect(geocodeCandidates({ routing: null })).toEqual([]);
     expect(geocodeCandidates({ routing: { geocode: { candidates: "x" } } })).toEqual([]);
+  });
+});
+
+describe("合并 (merge_into)", () => {
+  const a = ticket({ ticket_no: "CC20261201-00001", category: "01010101", status: "dispatched" });
+  it("asks for the target ticket, with an optional reason", () => {
+    const n = needsOf("merge_into");
+    expect(n.into).toBe(true);
+    expect(n.note).toBe("optional");
+    expect(needsOf("split").into).toBe(false);
+  });
+  it("misses `into` when nothing or the ticket itself is given", () => {
+    expect(missingFields("merge_into", a, emptyDraft())).toEqual(["into"]);
+    expect(missingFields("merge_into", a, { ...emptyDraft(), into: "  CC20261201-00001 " })).toEqual(["into"]);
+    expect(missingFields("merge_into", a, { ...emptyDraft(), into: "CC20261201-00002" })).toEqual([]);
+  });
+  it("posts the number trimmed, and only for merge_into", () => {
+    const d = { ...emptyDraft(), into: " CC20261201-00002 ", note: "重复上报" };
+    expect(bodyOf("merge_into", 4, d)).toEqual({ action: "merge_into", version: 4, into: "CC20261201-00002", note: "重复上报" });
+    expect(bodyOf("comment", 4, d)).toEqual({ action: "comment", version: 4, note: "重复上报" });
+  });
+  it("offers nearby open tickets but itself, the same 小类 first, then the nearest", () => {
+    const items = [
+      { ...ticket({ ticket_no: "X-far-same", category: "01010101" }), distance_m: 300 },
+      { ...ticket({ ticket_no: "X-near-other", category: "02020202" }), distance_m: 20 },
+      { ...ticket({ ticket_no: "CC20261201-00001", category: "01010101" }), distance_m: 0 },
+      { ...ticket({ ticket_no: "X-near-same", category: "01010101" }), distance_m: 40 },
+      { ...ticket({ ticket_no: "X-closed", category: "01010101", status: "closed" }), distance_m: 5 },
+    ];
+    expect(mergeTargets(items, a).map((t) => t.ticket_no)).toEqual(["X-near-same", "X-far-same", "X-near-other"]);
+    expect(mergeTargets(items, { ticket_no: "none", category: null }).map((t) => t.ticket_no))
+      .toEqual(["CC20261201-00001", "X-near-other", "X-near-same", "X-far-same"]);
+  });
+  it("tells when the two 小类 differ (a missing one counts as different)", () => {
+    expect(categoriesDiffer(a, { category: "01010101" })).toBe(false);
+    expect(categoriesDiffer(a, { category: "02020202" })).toBe(true);
+    expect(categoriesDiffer(a, { category: null })).toBe(true);
+    expect(categoriesDiffer({ category: null }, { category: undefined })).toBe(false);
   });
 });

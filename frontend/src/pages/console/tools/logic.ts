@@ -13,11 +13,12 @@ export type Draft = {
   lon: number | null;
   lat: number | null;
   crossConfirmed: boolean; // the operator confirmed a unit in another district
+  into: string; // merge_into: the number of the ticket to merge into
 };
 
 export function emptyDraft(): Draft {
   return { note: "", to_unit: "", category: "", level: null, hours: null, park: false, report: "", lon: null,
-    lat: null, crossConfirmed: false };
+    lat: null, crossConfirmed: false, into: "" };
 }
 
 export interface AreaRef { code: string; name: string }
@@ -40,6 +41,8 @@ export interface TicketLike {
   reports?: Array<{ channel: string; report_id: string; reported_at: string;
     reporter?: { name?: string | null; phone?: string | null } | null }>;
   history?: Array<{ action: string; data?: Record<string, unknown> | null }>;
+  description?: string | null;
+  report_count?: number | null;
 }
 
 // As dispatch/guards.py: NOTE_REQUIRED (plus a person's escalate) and UNIT_REQUIRED.
@@ -60,6 +63,7 @@ export interface Needs {
   minutes: boolean;
   report: boolean;
   location: boolean;
+  into: boolean;
 }
 
 /** What the dialog asks for an action. `register_dispatch` is the console's 立案并派遣: register, then dispatch. */
@@ -73,6 +77,7 @@ export function needsOf(action: string, ticket?: Pick<TicketLike, "category"> | 
     minutes: EXTENSION_ACTIONS.has(action),
     report: action === "split",
     location: action === "locate",
+    into: action === "merge_into",
   };
 }
 
@@ -105,6 +110,7 @@ export function missingFields(action: string, ticket: TicketLike, draft: Draft, 
   }
   if (needs.report && !draft.report) out.push("report");
   if (needs.location && (draft.lon === null || draft.lat === null)) out.push("location");
+  if (needs.into && (!draft.into.trim() || draft.into.trim() === ticket.ticket_no)) out.push("into");
   return [...new Set(out)];
 }
 
@@ -121,6 +127,7 @@ export function bodyOf(step: string, version: number, draft: Draft): Record<stri
     else if (draft.hours !== null && draft.hours > 0) body.minutes = Math.round(draft.hours * 60);
   }
   if (step === "split" && draft.report) body.report = draft.report;
+  if (step === "merge_into" && draft.into.trim()) body.into = draft.into.trim();
   if (step === "locate" && draft.lon !== null && draft.lat !== null) {
     body.location = { lon: round6(draft.lon), lat: round6(draft.lat) };
   }
@@ -128,6 +135,25 @@ export function bodyOf(step: string, version: number, draft: Draft): Record<stri
 }
 
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+// --- 合并 (merge_into) --------------------------------------------------------------------------------------------
+/** An open ticket near the one being merged (GET /tickets/nearby: list items with `distance_m`). */
+export type NearbyTicket = TicketLike & { distance_m?: number | null };
+
+/** Where a duplicate may go: the open tickets nearby but itself, the same 小类 first, then the nearest. */
+export function mergeTargets(items: NearbyTicket[], self: Pick<TicketLike, "ticket_no" | "category">,
+    isFinal: (status: string) => boolean = (s) => s === "closed" || s === "rejected"): NearbyTicket[] {
+  const same = (t: NearbyTicket) => (self.category && t.category === self.category ? 0 : 1);
+  return items.filter((t) => t.ticket_no !== self.ticket_no && !isFinal(t.status))
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => same(a.t) - same(b.t) || (a.t.distance_m ?? Infinity) - (b.t.distance_m ?? Infinity) || a.i - b.i)
+    .map(({ t }) => t);
+}
+
+/** Whether two tickets' 小类 differ (the console warns; the server allows it). */
+export function categoriesDiffer(a: Pick<TicketLike, "category">, b: Pick<TicketLike, "category">): boolean {
+  return (a.category || null) !== (b.category || null);
+}
 
 /** "南关区 / 永长街道 / 某社区 / 网格 0101" from a ticket's or place's area; "" when it has none. */
 export function areaPath(area: Area | null | undefined): string {

@@ -3,7 +3,7 @@
 export default {
   "zh-CN": {
     // Field names the API may name in an error (explain() reads fields.<name>), beside the shared ones.
-    fields: { to_unit: "目标单位", minutes: "延期时长", park: "挂账" },
+    fields: { to_unit: "目标单位", minutes: "延期时长", park: "挂账", into: "合并至案件" },
     tools: {
       registerDispatch: "立案并派遣", ticket: "案件 {no}", send: "确定", sending: "提交中…", cancel: "取消", close: "关闭",
       done: "已完成：{steps}", partly: "已完成：{steps}；{failed}未成功：{why}",
@@ -21,6 +21,12 @@ export default {
       hours: "延期时长（小时）", park: "挂账（暂不设定结束时间）", minutesNeeded: "请填写延期时长，或选择挂账",
       report: "拆分出的上报", reportNeeded: "请选择要拆分出的上报", onlyReport: "该案件只有一条上报，不能拆分",
       splitInto: "已拆分为新案件 {no}",
+      merge: { nearby: "附近未结案件（同类优先）：", none: "附近 500 米内没有其他未结案件，可直接输入案件编号",
+        noPoint: "本案件尚未定位，请输入要合并至的案件编号", typeNo: "或输入案件编号", from: "本案件（将结束）",
+        into: "合并至（继续办理）", pick: "请选择或输入目标案件", same: "不能合并至本案件自身",
+        missing: "没有这个案件，或无权查看", lookupFailed: "暂时无法查询该案件，可直接提交由系统核对",
+        final: "目标案件已结案或不予立案，不能合并", reports: "上报 {n} 条", noCategory: "未分类",
+        categoryDiffers: "两案件小类不同（{from} / {to}），请确认确属同一问题", done: "已合并至案件 {no}" },
       locate: { hint: "在地图上点击或拖动标记，或搜索地名", search: "搜索地名、道路、小区", picked: "已选位置",
         result: "定位完成", area: "所在区域", suggested: "建议处置单位", noArea: "未落入任何区域",
         address: "上报地址", coords: "经纬度 {lon}, {lat}", none: "尚未选择位置", candidates: "地址匹配的候选地点：" },
@@ -43,7 +49,7 @@ export default {
     },
   },
   en: {
-    fields: { to_unit: "Unit", minutes: "Extension", park: "Park" },
+    fields: { to_unit: "Unit", minutes: "Extension", park: "Park", into: "Merge into case" },
     tools: {
       registerDispatch: "Register and dispatch", ticket: "Case {no}", send: "OK", sending: "Sending…", cancel: "Cancel", close: "Close",
       done: "Done: {steps}", partly: "Done: {steps}; {failed} did not succeed: {why}",
@@ -61,6 +67,13 @@ export default {
       hours: "Extension (hours)", park: "Park (no planned end)", minutesNeeded: "Give the length, or park it",
       report: "Report to take out", reportNeeded: "Choose the report to take out", onlyReport: "The case has one report only",
       splitInto: "Split into the new case {no}",
+      merge: { nearby: "Open cases nearby (same category first):",
+        none: "No other open case within 500 m; type a case number", noPoint: "This case has no point yet; type the case number",
+        typeNo: "or type a case number", from: "This case (ends)", into: "Merge into (carries on)",
+        pick: "Pick or type the case to merge into", same: "A case cannot be merged into itself",
+        missing: "No such case, or not visible to you", lookupFailed: "The case cannot be looked up now; send and the server checks it",
+        final: "That case is closed or rejected: it cannot take a merge", reports: "{n} reports", noCategory: "No category",
+        categoryDiffers: "The categories differ ({from} / {to}): check that it is the same problem", done: "Merged into case {no}" },
       locate: { hint: "Click the map or drag the pin, or search a place", search: "Search places, roads, estates",
         picked: "Chosen point", result: "Located", area: "Area", suggested: "Suggested unit", noArea: "In no area",
         address: "Reported address", coords: "Lon/lat {lon}, {lat}", none: "No point chosen yet",
