@@ -292,11 +292,14 @@ class _History:
         result = escalation_run(self.engine, lambda _conn: self.loop, at, only=tickets)
         self.result.passes += 1
         self.result.pass_changes += len(result.applied)
-        for no in tickets:
+        changed = sorted({a["ticket_no"] for a in result.applied} | {no for no in tickets if no not in self.states})
+        for no in changed:
             self.states.pop(no, None)
-        for loaded, _ in with_unit(self.conn, tickets):
+        for loaded, _ in with_unit(self.conn, changed) if changed else ():
             self.states[loaded.state.ticket_no] = loaded.state
-            self._watch(loaded.state.ticket_no, loaded.state)
+        for no in tickets:
+            if no in self.states:
+                self._watch(no, self.states[no])
 
     def _watch(self, ticket_no: str, state: TicketState) -> None:
         """Book the next deadline pass this ticket needs: the first slot after its next step."""
