@@ -130,9 +130,13 @@ def shoot(base: str, out: Path, staged: dict) -> list[Path]:
             page.screenshot(path=str(path))
             saved.append(path)
 
+        def settle(page, selector: str, ms: int = 2500) -> None:
+            """Wait for the page's own content, then let maps, charts and live lists settle: a picture, not a test."""
+            expect(page.locator(selector).first).to_be_visible(timeout=45000)
+            page.wait_for_timeout(ms)
+
         page = page_as("duty", "/console", 1600, 900)
-        expect(page.locator("tr[data-ticket]").first).to_be_visible(timeout=30000)
-        page.wait_for_timeout(3000)  # let markers cluster and the list settle; a picture, not a test
+        settle(page, "tr[data-ticket]", 3000)
         save(page, "console.png")
         # The list re-renders as events arrive, so the click is dispatched rather than aimed.
         page.locator("tr[data-ticket]").nth(2).dispatch_event("click")
@@ -140,36 +144,33 @@ def shoot(base: str, out: Path, staged: dict) -> list[Path]:
         save(page, "console-detail.png")
         page.context.close()
 
+        for width, height, name in ((1920, 1080, "screen.png"), (3840, 2160, "screen-4k.png")):
+            page = page_as("duty", "/screen", width, height)
+            settle(page, ".p-t30 canvas", 4000)
+            save(page, name)
+            page.context.close()
+
         page = page_as("nanguan-env", "/unit", 1440, 900)
-        expect(page.locator("li[data-ticket]").first).to_be_visible(timeout=30000)
-        page.locator("li[data-ticket]").first.dispatch_event("click")
-        page.wait_for_timeout(1000)
+        settle(page, "#app [data-ticket]")
+        page.locator("#app [data-ticket]").first.dispatch_event("click")
+        page.wait_for_timeout(1500)
         save(page, "unit.png")
         page.context.close()
 
         phone = {"geolocation": {"longitude": 125.3245, "latitude": 43.8868}, "permissions": ["geolocation"],
                  "is_mobile": True, "has_touch": True}
         page = page_as("gw01", "/grid", 390, 844, **phone)
-        page.fill("#cat-search", "垃圾")
-        page.fill("#description", "人行道井盖缺失，已设置临时警示")
-        page.click("#locate")
-        expect(page.locator("#located")).not_to_be_empty(timeout=10000)
+        settle(page, "#app form, #app textarea")
         save(page, "grid-report.png")
-        page.click("button[data-tab=tasks]")
-        task = page.locator(f"li.task[data-ticket='{staged['grid_ticket']}']")
-        expect(task.locator("form[data-action=verify] button")).to_be_visible(timeout=30000)
-        save(page, "grid-tasks.png")
         page.context.close()
 
         page = page_as(None, "/report", 390, 844, **phone)
-        page.fill("#description", "小区门口垃圾桶满溢，气味很大")
-        page.click("#locate")
-        page.wait_for_timeout(500)
+        settle(page, "#app textarea")
         save(page, "report.png")
         page.context.close()
 
         page = page_as(None, f"/track?q={staged['public_ticket']}", 390, 844)
-        expect(page.locator("#result")).to_be_visible(timeout=10000)
+        settle(page, "#r-ticket")
         save(page, "track.png")
         page.context.close()
         browser.close()

@@ -411,7 +411,8 @@ def test_the_console_shows_a_stalled_intake(page_for, make_user):
     """No worker runs here: the duty officer's console says so, with the reason, without a reload."""
     make_user("duty", "operator", supervisor=True)
     page = page_for("duty")
-    banner = page.locator("#intake-health")
+    banner = page.locator("[data-test=intake-health]")
     banner.wait_for(state="visible", timeout=20_000)
-    assert "no intake worker is running" in page.locator("#intake-health-text").inner_text()
+    assert "受理" in banner.locator(".banner-title").inner_text()
+    assert "no intake worker is running" in banner.locator(".banner-items").inner_text()
     assert not page.problems, page.problems
