@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean browser vendor screenshots frontend frontend-check node
+.PHONY: demo test install clean browser screenshots frontend frontend-check node
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,22 +34,6 @@ test: $(STAMP) browser frontend-check
 # Pictures of every page for docs/screenshots/, from a live `yunguan demo` on a free port (stopped afterwards).
 screenshots: $(STAMP) browser
 	$(VENV)/bin/python scripts/screenshots.py
-
-# Browser libraries the console serves itself (no CDN): Leaflet and Leaflet.markercluster at the exact
-# versions of web/package-lock.json, from the npm registry, copied with their licences into web/static/vendor/.
-# The copies are committed, so `make demo` and `make test` need no Node.js; run this only to change versions.
-VENDOR := web/static/vendor
-vendor:
-	npm ci --prefix web --ignore-scripts --no-audit --no-fund
-	rm -rf $(VENDOR)/leaflet $(VENDOR)/leaflet.markercluster
-	mkdir -p $(VENDOR)/leaflet/images $(VENDOR)/leaflet.markercluster
-	cp web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css $(VENDOR)/leaflet/
-	cp web/node_modules/leaflet/dist/images/*.png $(VENDOR)/leaflet/images/
-	cp web/node_modules/leaflet/LICENSE $(VENDOR)/leaflet/LICENSE
-	cp web/node_modules/leaflet.markercluster/dist/leaflet.markercluster.js \
-	   web/node_modules/leaflet.markercluster/dist/MarkerCluster.css \
-	   web/node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css $(VENDOR)/leaflet.markercluster/
-	cp web/node_modules/leaflet.markercluster/MIT-LICENCE.txt $(VENDOR)/leaflet.markercluster/LICENSE
 
 clean:
 	rm -rf $(VENV) .yunguan .pytest_cache

@@ -3,7 +3,8 @@ and the transition table, as the server uses them and as the browser receives th
 
 Every Python user imports these names (the web's role checks, the topics, the envelope's channel type, the
 account rules, SQL that needs the open statuses as a bound parameter); `document()` hands the same data to
-the pages as one JSON document (web/pages.py embeds it, web/static/vocabulary.js reads it), so no script keeps
+the pages as one JSON document (web/assets.py puts it in every page's boot document, frontend/src/shared/
+vocabulary.ts reads it), so no script keeps
 its own copy of a status label or of the 值班长's buttons. Labels are zh-CN first, English second; where
 residents are told something in other words (a returned ticket is "being re-dispatched" to them), the label
 carries a `public` variant. Migrations are history and keep their literal lists; each says which constant

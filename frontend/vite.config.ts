@@ -30,7 +30,7 @@ export default defineConfig({
     outDir: process.env.YUNGUAN_OUT_DIR || "../web/static/app",
     // YUNGUAN_KEEP_OLD=1: keep earlier files (several people building while test servers read them).
     emptyOutDir: process.env.YUNGUAN_KEEP_OLD !== "1",
-    manifest: true,
+    manifest: "manifest.json", // at the top of the output, not in .vite/ (package data skips hidden folders)
     sourcemap: false,
     chunkSizeWarningLimit: 1500,
     rollupOptions: {

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from dispatch import vocabulary
 
 APP_DIR = Path(__file__).parent / "static" / "app"
-MANIFEST = APP_DIR / ".vite" / "manifest.json"
+MANIFEST = APP_DIR / "manifest.json"  # not .vite/: a wheel's package data skips hidden folders
 LANG_COOKIE = "yunguan_lang"
 
 

@@ -2,15 +2,11 @@
 from __future__ import annotations
 
 import time
-from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
-from jinja2.utils import htmlsafe_json_dumps
-from markupsafe import Markup
 
-from dispatch import vocabulary
 from dispatch.vocabulary import CITY_WIDE_ROLES, HOME_PAGE, STAFF_ROLES
 from store import logins
 from store.users import get_user
@@ -25,17 +21,9 @@ CONSOLE_ROLES = CITY_WIDE_ROLES  # the console shows every ticket: only roles th
 SCREEN_ROLES = ("admin", "operator")  # the wall screen shows the evaluation, which is theirs (contract §8)
 
 
-@cache
-def vocabulary_json() -> Markup:
-    """dispatch.vocabulary's document, serialised once per process and safe inside <script> (Jinja's `tojson`
-    escaping: <, >, & and ' become \\u escapes). Pages embed it (templates/vocabulary.html), so their scripts
-    read labels, statuses and the transition table without a request and without copies of their own."""
-    return htmlsafe_json_dumps(vocabulary.document(), ensure_ascii=False, separators=(",", ":"))
-
-
 @bp.context_processor
 def _vocabulary():
-    return {"vocabulary_json": vocabulary_json, "entry_tags": entry_tags, **texts.template_globals()}
+    return {"entry_tags": entry_tags, **texts.template_globals()}
 
 
 @bp.get("/lang/<lang>")
