@@ -191,7 +191,7 @@ def main() -> int:
     demo = subprocess.Popen([*exe, "demo", "--port", str(port), "--rate", str(args.rate)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL)
     try:
-        wait(lambda: requests.get(f"{base}/readyz", timeout=2).ok, "the demo to be ready", timeout=180)
+        wait(lambda: requests.get(f"{base}/readyz", timeout=2).ok, "the demo to be ready (it simulates 30 days of history first)", timeout=1500)
         duty = Api(base, "duty")
         wait(lambda: len(duty.get("/api/v1/tickets", limit=200)["items"]) >= 150, "tickets to flow", timeout=180)
         saved = shoot(base, out, stage(base))
