@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { boardRows, heatColour, lastDays, percent, thisMonth, topCategories, type EvalRow } from "./data";
+import { boardRows, heatColour, lastDays, percent, topCategories, type EvalRow } from "./data";
 
 const row = (code: string | null, dispatched: number, rank: number | null = null): EvalRow => ({
   key: { code, name: code ? `n${code}` : null }, counts: { dispatched }, rates: {}, score: null, rank,
@@ -9,8 +9,6 @@ describe("wall screen data", () => {
   it("spans the last days by the city's date, across month ends", () => {
     expect(lastDays("2026-12-01", 7)).toEqual({ from: "2026-11-25", to: "2026-12-02" });
     expect(lastDays("2026-03-01", 30)).toEqual({ from: "2026-01-31", to: "2026-03-02" });
-    expect(thisMonth("2026-12-15")).toEqual({ from: "2026-12-01", to: "2027-01-01" });
-    expect(thisMonth("2026-02-03")).toEqual({ from: "2026-02-01", to: "2026-03-01" });
   });
   it("ranks categories by tickets and keeps ten", () => {
     const rows = [row(null, 50), row("020102", 3), row("010101", 9), row("030201", 0),

@@ -21,13 +21,6 @@ export function lastDays(today: string, days: number): { from: string; to: strin
   return { from: start.toISOString().slice(0, 10), to: next.toISOString().slice(0, 10) };
 }
 
-/** The first of this month and of the next, for the month's ranking. */
-export function thisMonth(today: string): { from: string; to: string } {
-  const [y, m] = today.split("-").map(Number);
-  const next = m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, "0")}-01`;
-  return { from: `${today.slice(0, 7)}-01`, to: next };
-}
-
 /** The categories with the most tickets, largest first, at most n (rows without a code are left out). */
 export function topCategories(rows: EvalRow[], n = 10): Array<{ code: string; name: string; count: number }> {
   return rows
