@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "(reports, dispatch, handling, verification, deadline passes), ending now")
     sim.add_argument("--per-day", type=int, default=150, metavar="K",
                      help="with --history: reports on a working day (fewer at weekends and holidays)")
+    sim.add_argument("--sensors", type=int, metavar="N",
+                     help="instead of reports: N lifeline devices (gas, water, drainage, bridge, heating) registered "
+                          "and publishing readings on sensors.readings (docs/lifeline.md)")
+    sim.add_argument("--rate-per-device", type=float, default=0.1, metavar="R",
+                     help="with --sensors: readings per second per device (default 0.1: one every 10 s)")
+    sim.add_argument("--since", type=float, default=0.0, metavar="SECONDS",
+                     help="with --sensors: start the series this many seconds in the past (published at once)")
     sim.set_defaults(func=cmd_simulate)
 
     esc = sub.add_parser("escalate", help="run the deadline/escalation pass as of now (or --now)")

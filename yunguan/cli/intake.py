@@ -95,6 +95,8 @@ def cmd_simulate(settings: Settings, args) -> int:
 
     if args.history is not None:
         return _simulate_history(settings, args)
+    if args.sensors is not None:
+        return _simulate_sensors(settings, args)
     if args.rate <= 0:
         raise UsageError("--rate must be positive")
     deps = wiring(settings)
@@ -156,6 +158,69 @@ def _simulate_history(settings: Settings, args) -> int:
         deps.close()
     say(result.summary() + f" (seed {seed})")
     return 0
+
+
+def _simulate_sensors(settings: Settings, args) -> int:
+    """`simulate --sensors N`: register N simulated lifeline devices (and thresholds for kinds without any),
+    then publish their readings: `--since` seconds of past at once, then live for `--duration` seconds (0:
+    until interrupted). Prints a JSON summary (readings, incident, silent and flapping devices)."""
+    import random
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from gis.areas import city_today
+    from store.areas import load_areas
+    from streams.producer import make_producer
+    from yunguan.sensor_sim import Fleet, place_devices, register, run_sensors
+
+    if not 1 <= args.sensors <= 100_000:
+        raise UsageError("--sensors takes a number of devices from 1 to 100000")
+    if not 0 < args.rate_per_device <= 10:
+        raise UsageError("--rate-per-device takes readings per second per device, above 0 and at most 10")
+    if not 0 <= args.since <= 7 * 86400 or args.duration < 0:
+        raise UsageError("--since takes 0 to 604800 seconds, --duration 0 or more")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
+    deps = wiring(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    producer = make_producer(settings.kafka_bootstrap)
+    pending: list = []
+    failed = 0
+    try:
+        areas = load_areas(deps.engine, city_today(settings.timezone))
+        now = deps.clock()
+        devices = place_devices(areas, args.sensors, seed)
+        loaded = register(deps.engine, settings, devices, now)
+        say(f"simulate: {loaded['devices']} devices registered ({loaded['inserted']} new), thresholds for "
+            f"{loaded['threshold_kinds']} kind(s) loaded", err=True)
+        start = now - timedelta(seconds=args.since)
+        span = args.since + args.duration if args.duration else max(args.since, 600.0)
+        fleet = Fleet(devices, seed, start, span_s=span, timezone=settings.timezone)
+
+        def publish(key: bytes, value: bytes) -> None:
+            nonlocal failed
+            pending.append(producer.send(deps.topics.sensor_readings, key=key, value=value))
+            if len(pending) >= 2000:
+                failed += _settle(producer, pending)
+
+        until = now + timedelta(seconds=args.duration) if args.duration else None
+        try:
+            done = run_sensors(fleet, publish, 1.0 / args.rate_per_device, start, until, deps.clock, stop)
+        except KeyboardInterrupt:
+            done = None
+        failed += _settle(producer, pending)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        producer.close()
+        deps.close()
+    if done is None:
+        say("simulate: interrupted")
+        return 130
+    done.failed = failed
+    say(json.dumps({**done.summary(), "seed": seed}, ensure_ascii=False))
+    return 1 if failed else 0
 
 
 def _settle(producer, futures: list) -> int:
