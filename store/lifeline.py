@@ -293,3 +293,55 @@ def count_readings(conn: Connection, device_id: str, since: datetime, until: dat
     return int(conn.execute(text(
         "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM sensor_readings WHERE device_id = :d "
         "AND at >= :f AND at < :t GROUP BY metric) c"), {"d": device_id, "f": since, "t": until}).scalar_one())
+
+
+# -- the monitoring view (GET /api/v1/devices/map, /summary, /{id}) ---------------------------------------------
+
+_SCOPE_SQL = ("(CAST(:unit AS text) IS NULL OR d.unit_code = :unit) "
+              "AND (CAST(:grid AS text) IS NULL OR d.grid_code = :grid)")
+
+
+def device_map(conn: Connection, *, kind: str | None, unit: str | None, grid: str | None, limit: int) -> list:
+    """Every device in the scope (up to `limit`), only what a map marker needs, in id order. The open ticket is
+    the threshold one before the offline one (`alarm` sorts 'offline' < 'threshold'), as in device_page."""
+    return conn.execute(text(
+        "SELECT d.device_id, d.kind, round(ST_X(d.location)::numeric, 6)::float8 AS lon, "
+        f"round(ST_Y(d.location)::numeric, 6)::float8 AS lat, {_STATUS_SQL} AS status, coalesce(s.level, 0) AS level, "
+        "(SELECT t.ticket_no FROM device_tickets dt JOIN tickets t ON t.id = dt.ticket_id "
+        " WHERE dt.device_id = d.device_id AND t.status NOT IN ('closed', 'rejected') "
+        " ORDER BY dt.alarm DESC LIMIT 1) AS ticket_no "
+        "FROM devices d LEFT JOIN device_status s ON s.device_id = d.device_id "
+        f"WHERE (CAST(:kind AS text) IS NULL OR d.kind = :kind) AND {_SCOPE_SQL} "
+        "ORDER BY d.device_id LIMIT :limit"),
+        {"kind": kind, "unit": unit, "grid": grid, "limit": limit}).all()
+
+
+def device_summary(conn: Connection, *, unit: str | None, grid: str | None) -> list:
+    """(kind, status, level, n): how many devices of the scope per kind, status and alarm level."""
+    return conn.execute(text(
+        f"SELECT d.kind, {_STATUS_SQL} AS status, "
+        f"CASE WHEN {_STATUS_SQL} = 'alarm' THEN s.level ELSE 0 END AS level, count(*) AS n "
+        "FROM devices d LEFT JOIN device_status s ON s.device_id = d.device_id "
+        f"WHERE {_SCOPE_SQL} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+        {"unit": unit, "grid": grid}).all()
+
+
+def device_detail(conn: Connection, device_id: str):
+    """One device with its status, its open tickets per kind of alarm and its unit; None when unknown."""
+    return conn.execute(text(
+        "SELECT d.device_id, d.kind, d.name, d.network, ST_X(d.location) AS lon, ST_Y(d.location) AS lat, "
+        "d.unit_code, u.name AS unit_name, d.district_code, d.street_code, d.community_code, d.grid_code, "
+        f"{_STATUS_SQL} AS status, coalesce(s.level, 0) AS level, s.last_at, s.offline_since, d.registered_at, "
+        "k.offline_after_s, "
+        "(SELECT coalesce(jsonb_object_agg(dt.alarm, jsonb_build_object('ticket_no', t.ticket_no, 'status', t.status, "
+        " 'level', dt.level)), '{}'::jsonb) FROM device_tickets dt JOIN tickets t ON t.id = dt.ticket_id "
+        " WHERE dt.device_id = d.device_id AND t.status NOT IN ('closed', 'rejected')) AS tickets "
+        "FROM devices d JOIN units u ON u.code = d.unit_code LEFT JOIN device_status s ON s.device_id = d.device_id "
+        "LEFT JOIN device_kinds k ON k.kind = d.kind WHERE d.device_id = :d"), {"d": device_id}).first()
+
+
+def kind_thresholds(conn: Connection, kind: str) -> list:
+    """A kind's thresholds per metric and level (what the chart draws in)."""
+    return conn.execute(text(
+        "SELECT metric, level, direction, value, hysteresis FROM device_thresholds WHERE kind = :k "
+        "ORDER BY metric, level"), {"k": kind}).all()

@@ -4,9 +4,11 @@ every device, a department the devices of its unit, a grid worker those in its c
 web.api's blueprint; thin: parse, call one query, render."""
 from __future__ import annotations
 
+import gzip
 from datetime import timedelta
 
-from flask import jsonify, request
+import orjson
+from flask import Response, jsonify, request
 
 from dispatch.vocabulary import CITY_WIDE_ROLES
 from store import lifeline
@@ -85,3 +87,89 @@ def device_readings(device_id: str):
         metrics.setdefault(r.metric, []).append(point)
     return jsonify({"device_id": device_id, "from": since.isoformat(), "to": until.isoformat(), "bin_s": bin_s,
                     "metrics": metrics})
+
+
+# -- the monitoring view (/monitor) --------------------------------------------------------------------------------
+
+MAP_FIELDS = ("device_id", "kind", "lon", "lat", "status", "level", "ticket_no")
+MAP_LIMIT = 20000  # the whole network of a city in one answer (10,000 devices: tens of kB gzipped)
+
+
+def _kind_arg() -> str | None:
+    kind = request.args.get("kind") or None
+    if kind is not None and len(kind) > 32:
+        raise ApiError(400, "invalid_query", "kind is too long", {"kind": "at most 32 characters"})
+    return kind
+
+
+def _compact(body: dict) -> Response:
+    """orjson, gzipped when the client takes it: the map's answer is the largest a page asks for."""
+    raw = orjson.dumps(body)
+    if "gzip" in (request.headers.get("Accept-Encoding") or "") and len(raw) > 2048:
+        response = Response(gzip.compress(raw, compresslevel=5), mimetype="application/json")
+        response.headers["Content-Encoding"] = "gzip"
+        response.headers["Vary"] = "Accept-Encoding"
+        return response
+    return Response(raw, mimetype="application/json")
+
+
+@bp.get("/devices/map")
+@require_roles(*STAFF_ROLES)
+def device_map():
+    """Every device of the caller's scope as rows of MAP_FIELDS (no per-item keys: a tenth of the size of the
+    paged list), up to `limit` (default and most MAP_LIMIT); `truncated` says whether there were more."""
+    kind = _kind_arg()
+    limit = _int_arg("limit", MAP_LIMIT, 1, MAP_LIMIT)
+    unit, grid = _scope()
+    with _deps().engine.connect() as conn:
+        rows = lifeline.device_map(conn, kind=kind, unit=unit, grid=grid, limit=limit + 1)
+    return _compact({"fields": list(MAP_FIELDS), "rows": [list(r) for r in rows[:limit]],
+                     "truncated": len(rows) > limit})
+
+
+@bp.get("/devices/summary")
+@require_roles(*STAFF_ROLES)
+def device_summary():
+    """Counts of the caller's devices: per status, per alarm level, per kind (each with its statuses)."""
+    unit, grid = _scope()
+    with _deps().engine.connect() as conn:
+        rows = lifeline.device_summary(conn, unit=unit, grid=grid)
+    statuses = dict.fromkeys(DEVICE_STATUSES, 0)
+    levels = {"1": 0, "2": 0, "3": 0}
+    kinds: dict[str, dict[str, int]] = {}
+    for r in rows:
+        statuses[r.status] += r.n
+        if r.status == "alarm" and str(r.level) in levels:
+            levels[str(r.level)] += r.n
+        per_kind = kinds.setdefault(r.kind, {"total": 0, **dict.fromkeys(DEVICE_STATUSES, 0)})
+        per_kind[r.status] += r.n
+        per_kind["total"] += r.n
+    return jsonify({"total": sum(statuses.values()), "status": statuses, "alarm_levels": levels, "kinds": kinds})
+
+
+@bp.get("/devices/<device_id>")
+@require_roles(*STAFF_ROLES)
+def device_detail(device_id: str):
+    """One device with its open tickets and its kind's thresholds per metric (what the chart draws in).
+    (`map` and `summary` are the two routes above, never device ids here.)"""
+    unit, grid = _scope()
+    with _deps().engine.connect() as conn:
+        r = lifeline.device_detail(conn, device_id)
+        if r is None or (unit and r.unit_code != unit) or (grid and r.grid_code != grid):
+            raise ApiError(404, "not_found", f"no device {device_id}", {"device_id": "unknown or not yours"})
+        limits = lifeline.kind_thresholds(conn, r.kind)
+    thresholds: dict[str, list] = {}
+    for t in limits:
+        thresholds.setdefault(t.metric, []).append(
+            {"level": t.level, "direction": t.direction, "value": t.value, "hysteresis": t.hysteresis})
+    return jsonify({
+        "device_id": r.device_id, "kind": r.kind, "name": r.name, "network": r.network,
+        "location": {"lon": r.lon, "lat": r.lat},
+        "unit": {"code": r.unit_code, "name": r.unit_name},
+        "area": {"district": r.district_code, "street": r.street_code, "community": r.community_code,
+                 "grid": r.grid_code},
+        "status": r.status, "level": r.level, "last_at": r.last_at.isoformat() if r.last_at else None,
+        "offline_since": r.offline_since.isoformat() if r.offline_since else None,
+        "registered_at": r.registered_at.isoformat(), "offline_after_s": r.offline_after_s,
+        "tickets": r.tickets, "thresholds": thresholds,
+    })
