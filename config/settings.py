@@ -99,6 +99,12 @@ class Settings:
     smtp_starttls: bool
     sms_gateway_url: str
     sms_gateway_token: str
+    exchange_url: str
+    exchange_secret: str
+    exchange_batch: int
+    exchange_timeout_s: float
+    exchange_attempts: int
+    exchange_backoff_s: float
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -117,6 +123,21 @@ class Settings:
     @property
     def media_path(self) -> Path:
         return Path(self.media_dir).expanduser().resolve()
+
+
+def _check_exchange(kwargs: dict[str, Any]) -> None:
+    """The data exchange's settings (docs/exchange.md): an endpoint is optional (push then refuses with exit 2),
+    but one that is set is http(s), and is never sent unsigned."""
+    url = kwargs["exchange_url"]
+    if url and not url.startswith(("https://", "http://")):
+        raise SettingsError("setting 'exchange_url' must be an http(s) URL (or empty: no exchange)")
+    if url and not kwargs["exchange_secret"]:
+        raise SettingsError("setting 'exchange_secret' must be set with 'exchange_url': every push is signed")
+    if not 1 <= kwargs["exchange_batch"] <= 5000:
+        raise SettingsError("setting 'exchange_batch' must be 1 to 5000 cases")
+    if kwargs["exchange_timeout_s"] <= 0 or kwargs["exchange_backoff_s"] < 0 or kwargs["exchange_attempts"] < 1:
+        raise SettingsError("settings 'exchange_timeout_s' must be above 0, 'exchange_backoff_s' at least 0 and "
+                            "'exchange_attempts' at least 1")
 
 
 def _defaults() -> dict[str, Any]:
@@ -254,6 +275,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     if kwargs["notify_max_attempts"] < 1 or kwargs["notify_backoff_s"] <= 0 or kwargs["notify_timeout_s"] <= 0:
         raise SettingsError("settings 'notify_max_attempts' must be at least 1, 'notify_backoff_s' and "
                             "'notify_timeout_s' above 0")
+    _check_exchange(kwargs)
     if kwargs["socketio_queue"] not in ("", "kafka"):
         raise SettingsError("setting 'socketio_queue' must be '' (each web process relays every event) or 'kafka'")
     tile = kwargs["tile_url"]

@@ -549,3 +549,50 @@ class SensorReadingRow(Base):
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime] = mapped_column(TZ, primary_key=True)
     value: Mapped[float] = mapped_column(Double)
+
+
+# Data exchange (0017, store/exchange.py, docs/exchange.md). `exchange_changes` is written by two triggers on
+# `tickets` (function exchange_note_changes), not by our code. CHECK: exchange_cursor_single (one row, id 1).
+
+
+class ExchangeChangeRow(Base):
+    """One (transaction id, ticket) that inserted or updated a ticket: what a push reads."""
+
+    __tablename__ = "exchange_changes"
+    __table_args__ = (
+        PrimaryKeyConstraint("xid", "ticket_id", name="exchange_changes_pkey"),
+        Index("ix_exchange_changes_ticket", "ticket_id", "xid"),
+    )
+
+    xid: Mapped[int] = mapped_column(BigInteger)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+
+
+class ExchangeCursorRow(Base):
+    """The acknowledged position of `yunguan exchange push`: the last change sent and acknowledged."""
+
+    __tablename__ = "exchange_cursor"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
+    xid: Mapped[int] = mapped_column(BigInteger)
+    ticket_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class ExchangePushRow(Base):
+    """Every POST of a batch to the exchange endpoint (and every run refused before one): outcome and error."""
+
+    __tablename__ = "exchange_pushes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(TZ, server_default=func.now(), index=True)
+    endpoint: Mapped[str] = mapped_column(Text)
+    cursor_from: Mapped[str] = mapped_column(Text)
+    cursor_to: Mapped[str | None] = mapped_column(Text)
+    cases: Mapped[int] = mapped_column(Integer, server_default="0")
+    attempt: Mapped[int] = mapped_column(Integer, server_default="1")
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, server_default="0")

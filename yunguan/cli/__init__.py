@@ -9,7 +9,7 @@ import logging
 import sys
 
 from config import SettingsError, load_settings
-from yunguan.cli import apikeys, lifeline, notify
+from yunguan.cli import apikeys, exchange, lifeline, notify
 from yunguan.cli.common import UsageError, log
 from yunguan.cli.data import (
     cmd_areas_load,
@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     apikeys.register(sub)
     lifeline.register(sub)
     notify.register(sub)
+    exchange.register(sub)
 
     schema = sub.add_parser("schema", help="print the report envelope's JSON Schema")
     schema.add_argument("--output", "-o")
