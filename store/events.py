@@ -21,7 +21,7 @@ _EVENTS = text(
     "'escalation_level', t.escalation_level, 'actor', CAST(:actor AS text), 'deadline_state', t.deadline_state, "
     "'report_count', t.report_count, 'assists', to_jsonb(t.assist_codes), "
     "'border_check', coalesce((t.loop->>'border_check')::boolean, false), 'priority', t.priority, "
-    "'channel', (SELECT r.channel FROM reports r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1)) "
+    "'channel', (SELECT (array_agg(r.channel ORDER BY r.id))[1] FROM reports r WHERE r.ticket_id = t.id)) "
     "FROM tickets t LEFT JOIN units u ON u.code = t.assignee_code WHERE t.id = ANY(:ids) ORDER BY t.id"
 )
 

@@ -47,8 +47,8 @@ _WRITE = text(
     "community_code, grid_code, status, first_dispatched_at, lead_unit, acknowledged_on_time, handled, "
     "handled_on_time, handled_late, handled_due, reworked, returned, extended, closed_at, ack_due, handle_due, "
     "updated_at) "
-    "SELECT t.id, t.created_at, coalesce(f.channel, (SELECT r.channel FROM reports r WHERE r.ticket_id = t.id "
-    "ORDER BY r.id LIMIT 1)), t.category, t.area->'district'->>'code', t.area->'street'->>'code', "
+    "SELECT t.id, t.created_at, coalesce(f.channel, (SELECT (array_agg(r.channel ORDER BY r.id))[1] FROM reports r "
+    "WHERE r.ticket_id = t.id)), t.category, t.area->'district'->>'code', t.area->'street'->>'code', "
     "t.area->'community'->>'code', t.area->'grid'->>'code', f.status, f.first_dispatched_at, f.lead_unit, "
     "f.acknowledged_on_time, f.handled, f.handled_on_time, f.handled_late, f.handled_due, f.reworked, f.returned, "
     "f.extended, CASE WHEN f.status = 'closed' THEN coalesce(t.closed_at, t.updated_at) END, f.ack_due, "
@@ -87,7 +87,11 @@ def _row(ticket_id: int, f: Facts, channel: str | None) -> dict:
 def write(conn: Connection, rows: Iterable[tuple[int, Facts, str | None]]) -> None:
     """Insert or replace the facts of tickets (ticket id, facts, channel of the first report or None to look
     it up), in one statement however many: the worker writes a batch's new tickets at once. The ticket row
-    supplies the rest (opened, category, areas, closed), so call this after the ticket's own write."""
+    supplies the rest (opened, category, areas, closed), so call this after the ticket's own write.
+
+    The first report's channel is an aggregate over the ticket's reports, not `ORDER BY id LIMIT 1`: with the
+    latter the planner walked the reports' primary key filtering on `ticket_id` (every report older than the
+    ticket's, 1.4 ms per change at 4,000 reports and growing with the table) instead of `ix_reports_ticket_id`."""
     payload = [_row(tid, f, channel) for tid, f, channel in rows]
     if payload:
         conn.execute(_WRITE, {"rows": payload})

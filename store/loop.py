@@ -204,9 +204,11 @@ class LoopContextCache:
 def with_unit(conn: Connection, only: list[str] | None = None) -> list[tuple[Loaded, str | None]]:
     """Every ticket a unit holds (the escalation pass's population), with its stored deadline light;
     `only`: of these ticket numbers."""
-    rows = conn.execute(text(_LOAD + "WHERE status = ANY(:with_unit) AND (CAST(:only AS text[]) IS NULL "
-                             "OR ticket_no = ANY(CAST(:only AS text[]))) ORDER BY id"),
-                        {"with_unit": list(WITH_UNIT_STATUSES), "only": only}).all()
+    # Two statements, not `(:only IS NULL OR ticket_no = ANY(:only))`: that form's plan can use no index, so
+    # a pass over a few tickets read the whole table.
+    where = "WHERE status = ANY(:with_unit) " + ("AND ticket_no = ANY(:only) " if only is not None else "")
+    rows = conn.execute(text(_LOAD + where + "ORDER BY id"),
+                        {"with_unit": list(WITH_UNIT_STATUSES), **({"only": only} if only is not None else {})}).all()
     return [(Loaded(row.id, _state(row), row.history_head), row.deadline_state) for row in rows]
 
 

@@ -21,9 +21,8 @@ _SELECT = """
 SELECT t.ticket_no, t.status, t.category, t.description, t.address, t.deadline, t.created_at, t.updated_at,
        t.closed_at, ST_X(t.location) AS lon, ST_Y(t.location) AS lat, u.name AS unit_name,
        last.action AS last_action, last.to_status AS last_status,
-       (SELECT r.envelope->'attachments'->0->>'sha256' FROM reports r
-         WHERE r.ticket_id = t.id AND r.envelope->'attachments'->0->>'sha256' IS NOT NULL
-         ORDER BY r.id LIMIT 1) AS photo
+       (SELECT (array_agg(r.envelope->'attachments'->0->>'sha256' ORDER BY r.id))[1] FROM reports r
+         WHERE r.ticket_id = t.id AND r.envelope->'attachments'->0->>'sha256' IS NOT NULL) AS photo
 FROM tickets t
 LEFT JOIN units u ON u.code = t.assignee_code
 LEFT JOIN LATERAL (SELECT h.action, h.to_status FROM ticket_history h

@@ -33,7 +33,7 @@ SELECT t.id, t.ticket_no, t.status, t.version, t.category, t.description, t.addr
        t.routing, t.deadline, t.escalation_level, t.created_at, t.updated_at, t.deadline_state,
        t.report_count, t.assist_codes, t.priority, t.grid_code,
        coalesce((t.loop->>'border_check')::boolean, false) AS border_check,
-       (SELECT r.channel FROM reports r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1) AS channel,
+       (SELECT (array_agg(r.channel ORDER BY r.id))[1] FROM reports r WHERE r.ticket_id = t.id) AS channel,
        ST_X(t.location) AS lon, ST_Y(t.location) AS lat,
        u.code AS unit_code, u.name AS unit_name, u.level AS unit_level"""
 _TICKET_FROM = """

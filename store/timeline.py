@@ -28,6 +28,6 @@ def placement(conn: Connection, ticket_no: str):
     """What an operator looks at to place and dispatch a ticket: its district, the unit routing suggests (or
     holds it), whether it has a point, and its first report's id."""
     return conn.execute(text(
-        "SELECT t.district_code, t.assignee_code, t.location IS NOT NULL AS located, (SELECT r.report_id "
-        "FROM reports r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1) AS report_id FROM tickets t "
+        "SELECT t.district_code, t.assignee_code, t.location IS NOT NULL AS located, (SELECT (array_agg(r.report_id "
+        "ORDER BY r.id))[1] FROM reports r WHERE r.ticket_id = t.id) AS report_id FROM tickets t "
         "WHERE t.ticket_no = :no"), {"no": ticket_no}).one()
