@@ -24,12 +24,13 @@ browser:
 	@test -x /usr/bin/chromium && fc-list :lang=zh | grep -q . || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-zenhei; }
 
-# The full test suite against a real PostgreSQL+PostGIS and a private Tansu broker the tests start.
+# The full test suite against a real PostgreSQL+PostGIS and a private Tansu broker the tests start, in two
+# processes (pytest-xdist; each has its own database yunguan_test_<pid> and broker; a file's tests stay together).
 test: $(STAMP) browser frontend-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/yunguan up --no-broker
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --durations=20
 
 # Pictures of every page for docs/screenshots/, from a live `yunguan demo` on a free port (stopped afterwards).
 screenshots: $(STAMP) browser
