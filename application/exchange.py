@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 import uuid
@@ -28,6 +29,8 @@ from sqlalchemy.engine import Engine
 from application.notify import SIGNATURE_HEADER, backoff, display_url, mask_text, sign
 from dispatch.vocabulary import CHANNEL_LABELS, STATUS_LABELS
 from store import exchange as store
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "exchange/1"
 TIMESTAMP_HEADER = "X-Yunguan-Timestamp"
@@ -247,82 +250,102 @@ def push(engine: Engine, receiver: Receiver | None, config: ExchangeConfig, *, s
     """Send the cases changed after the acknowledged cursor (or after `since`), at most `limit`, in batches of
     `config.batch`; each batch is tried `config.attempts` times with back-off, every attempt recorded, and the
     cursor moves to the batch's last position only once the receiver echoed it. Raises `ExchangeFailed` when a
-    batch stays unacknowledged (the cursor stays at the last acknowledged batch: the next run resumes there),
-    `CursorError` for a cursor ahead of the database. `dry_run`: nothing is sent or recorded; `emit` gets each
-    case that would go."""
+    batch stays unacknowledged (its `result`: what was acknowledged before; the cursor stays there and the next
+    run resumes), `CursorError` for a cursor ahead of the database. `dry_run`: nothing is sent or recorded;
+    `emit` gets each case that would go."""
     started = time.perf_counter()
-    zone = ZoneInfo(config.timezone)
-    run = uuid.uuid4().hex[:16]
-    endpoint = display_url(config.url) if config.url else ""
     with engine.connect() as conn:
         stored, _ = store.read_cursor(conn)
         edge = store.horizon(conn)
     if since is not None and since.xid >= edge.next_xid:
         raise CursorError(f"--since: {since} lies ahead of the database (no transaction {since.xid} yet)")
-    expected = stored
-    cursor = since if since is not None else Cursor(*stored) if stored else Cursor()
-    result = PushResult(cursor=cursor, dry_run=dry_run)
+    start = since if since is not None else Cursor(*stored) if stored else Cursor()
+    run = _Run(engine, receiver, config, edge.below, stored, clock, sleep,
+               PushResult(cursor=start, dry_run=dry_run))
     try:
-        _run(engine, receiver, config, edge, expected, limit, dry_run, clock, sleep, emit, zone, run, endpoint,
-             result)
+        while limit is None or run.result.sent < limit:
+            size = config.batch if limit is None else min(config.batch, limit - run.result.sent)
+            batch = run.next_batch(size)
+            if batch is None:
+                break
+            cases, last = batch
+            if dry_run:
+                for case in cases:
+                    if emit:
+                        emit(case)
+            else:
+                run.send(cases, last)
+                run.acknowledge(last)
+            run.result.cursor = last
+            run.result.sent += len(cases)
+            run.result.batches += 1
     except ExchangeFailed as exc:
-        exc.result = result
+        exc.result = run.result
         raise
     finally:
-        result.seconds = time.perf_counter() - started
-    return result
+        run.result.seconds = time.perf_counter() - started
+    return run.result
 
 
-def _run(engine, receiver, config, edge, expected, limit, dry_run, clock, sleep, emit, zone, run, endpoint,
-         result: PushResult) -> None:
-    cursor = result.cursor
-    while limit is None or result.sent < limit:
-        size = config.batch if limit is None else min(config.batch, limit - result.sent)
-        with engine.connect() as conn:
-            changes = store.next_changes(conn, cursor.pair, edge.below, size)
+@dataclass
+class _Run:
+    """One push: where it reads up to (`below`, the horizon), the cursor it expects to move, and its record."""
+
+    engine: Engine
+    receiver: Receiver | None
+    config: ExchangeConfig
+    below: int
+    expected: tuple[int, int] | None
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    result: PushResult
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+
+    def __post_init__(self) -> None:
+        self.zone = ZoneInfo(self.config.timezone)
+        self.endpoint = display_url(self.config.url) if self.config.url else ""
+
+    def next_batch(self, size: int) -> tuple[list[dict], Cursor] | None:
+        """The next cases after the run's position and the position after them; None when nothing is left."""
+        with self.engine.connect() as conn:
+            changes = store.next_changes(conn, self.result.cursor.pair, self.below, size)
             rows = store.cases(conn, [t for _, t in changes])
         if not changes:
-            break
-        new = Cursor(*changes[-1])
-        cases = [case_object(rows[t], zone) for _, t in changes if t in rows]
-        if dry_run:
-            for case in cases:
-                if emit:
-                    emit(case)
-        else:
-            _send_batch(engine, receiver, config, cases, cursor, new, run, endpoint, result, clock, sleep)
-            with engine.begin() as conn:
-                if not store.move_cursor(conn, expected, new.pair, clock()):
-                    raise ExchangeFailed("another push moved the cursor meanwhile; this one stops (the cases it "
-                                         "sent carry idempotency keys, so the receiver keeps each once)")
-            expected = new.pair
-        cursor = new
-        result.cursor = new
-        result.sent += len(cases)
-        result.batches += 1
+            return None
+        return [case_object(rows[t], self.zone) for _, t in changes if t in rows], Cursor(*changes[-1])
 
+    def send(self, cases: list[dict], last: Cursor) -> None:
+        """POST the batch until it is acknowledged, each attempt recorded; ExchangeFailed after the last."""
+        first = self.result.cursor
+        name = batch_id(first, last)
+        body = batch_body(cases, last, name)
+        error: str | None = "not tried"
+        for attempt in range(1, self.config.attempts + 1):
+            headers = signed_headers(self.config.secret, body, int(self.clock().timestamp()), name)
+            reply = self.receiver.post(body, headers)
+            error = mask_text(acknowledged(reply, last))
+            self.result.attempts += 1
+            with self.engine.begin() as conn:
+                store.record_attempt(conn, run=self.id, at=self.clock(), endpoint=self.endpoint,
+                                     cursor_from=str(first), cursor_to=str(last), cases=len(cases),
+                                     attempt=attempt, ok=error is None, status_code=reply.status, error=error,
+                                     duration_ms=reply.duration_ms)
+            if error is None:
+                return
+            log.warning("exchange: batch %s attempt %d of %d failed: %s", name, attempt, self.config.attempts, error)
+            if attempt < self.config.attempts:
+                self.sleep(backoff(attempt, self.config.backoff_s, BACKOFF_MAX_S).total_seconds())
+        raise ExchangeFailed(f"{self.endpoint} did not acknowledge batch {name} ({len(cases)} cases) after "
+                             f"{self.config.attempts} attempt(s): {error}; the cursor stays at {first}, the next "
+                             "push resumes there")
 
-def _send_batch(engine: Engine, receiver: Receiver, config: ExchangeConfig, cases: list[dict], first: Cursor,
-                last: Cursor, run: str, endpoint: str, result: PushResult, clock, sleep) -> None:
-    name = batch_id(first, last)
-    body = batch_body(cases, last, name)
-    error = "not tried"
-    for attempt in range(1, config.attempts + 1):
-        headers = signed_headers(config.secret, body, int(clock().timestamp()), name)
-        reply = receiver.post(body, headers)
-        error = acknowledged(reply, last)
-        result.attempts += 1
-        with engine.begin() as conn:
-            store.record_attempt(conn, run=run, at=clock(), endpoint=endpoint, cursor_from=str(first),
-                                 cursor_to=str(last), cases=len(cases), attempt=attempt, ok=error is None,
-                                 status_code=reply.status, error=mask_text(error), duration_ms=reply.duration_ms)
-        if error is None:
-            return
-        if attempt < config.attempts:
-            sleep(backoff(attempt, config.backoff_s, BACKOFF_MAX_S).total_seconds())
-    raise ExchangeFailed(f"{endpoint} did not acknowledge batch {name} ({len(cases)} cases) after "
-                         f"{config.attempts} attempt(s): {mask_text(error)}; the cursor stays at {first}, the next "
-                         "push resumes there")
+    def acknowledge(self, last: Cursor) -> None:
+        """Move the stored cursor to `last`, if no other push moved it since this one read it."""
+        with self.engine.begin() as conn:
+            if not store.move_cursor(conn, self.expected, last.pair, self.clock()):
+                raise ExchangeFailed("another push moved the cursor meanwhile; this one stops (the cases it sent "
+                                     "carry idempotency keys, so the receiver keeps each once)")
+        self.expected = last.pair
 
 
 def _iso(value):

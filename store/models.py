@@ -580,7 +580,7 @@ class ExchangeCursorRow(Base):
 
 
 class ExchangePushRow(Base):
-    """Every POST of a batch to the exchange endpoint (and every run refused before one): outcome and error."""
+    """Every POST of a batch to the exchange endpoint (each attempt): its window, outcome and error."""
 
     __tablename__ = "exchange_pushes"
 

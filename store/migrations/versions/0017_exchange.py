@@ -8,7 +8,7 @@ that commits late can never fall behind a cursor already moved past it — a seq
 outbox id) can: ids are taken at insert, rows appear at commit (docs/decisions/0019-data-exchange.md).
 The existing tickets are logged once here, so the first push sends every case.
 `exchange_cursor`: the one acknowledged position, (xid, ticket_id) of the last change sent and acknowledged.
-`exchange_pushes`: every POST of a batch (and every refused run), its outcome and error, for operators.
+`exchange_pushes`: every POST of a batch (every attempt), its outcome and error, for operators.
 
 Revision ID: 0017_exchange
 Revises: 0016_notifications
