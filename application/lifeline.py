@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy.engine import Connection, Engine
 
 from application.act import act_in
@@ -231,41 +232,64 @@ class Lifeline:
     ticket_prefix: str
 
 
-def apply_readings(conn: Connection, readings: list[Reading], ctx: Lifeline, now: datetime) -> Applied:
+def apply_readings(conn: Connection, readings: list[Reading], ctx: Lifeline, now: datetime,
+                   kinds: dict[str, str] | None = None) -> Applied:
     """One batch in the caller's transaction: the raw series (COPY; a reading stored twice is stored once),
     each (device, metric)'s threshold state advanced reading by reading in time order (locked; a reading not
-    later than the state's last one changes nothing, so a redelivered batch changes nothing), the devices'
-    status, and the tickets the alarm changes open or annotate. The caller commits, then commits offsets."""
+    later than the state's last change changes nothing), the devices' status, and the tickets the alarm
+    changes open or annotate. The caller commits, then commits offsets.
+
+    `kinds`: {device_id: kind} of the registered devices (the consumer keeps it; None: read here). Readings of
+    other devices are left out.
+
+    Only states that changed at some reading of the batch are written back (with the batch's last instant) — a
+    reading at its level with nothing pending (nearly every reading) writes no state row. That keeps a
+    redelivery harmless: a written state skips every reading up to its last_at, and the readings of a state
+    not written were all such no-op readings, which stepped again from the same state change nothing again."""
     result = Applied()
+    if kinds is None:
+        kinds = db.kinds_of(conn, {r.device_id for r in readings})
+    readings = [r for r in readings if r.device_id in kinds]
     if not readings:
         return result
     db.ensure_partitions(conn, {db.utc_day(r.at) for r in readings})
     result.stored = db.copy_readings(conn, [(r.device_id, m, r.at, v) for r in readings for m, v in r.values.items()])
-    found = db.devices(conn, {r.device_id for r in readings})
     keys = sorted({(r.device_id, m) for r in readings for m in r.values})
     states = db.lock_states(conn, keys)
+    before = dict(states)
     by_device: dict[str, list[Alarm]] = {}
     last: dict[str, datetime] = {}
+    fresh = MetricState()
+    dirty: set[tuple[str, str]] = set()  # states that changed at some reading (not only at the end)
     for r in sorted(readings, key=lambda r: (r.device_id, r.at)):
-        device = found.get(r.device_id)
-        if device is None:
-            continue
-        rules = ctx.rules.get(device.kind)
+        rules = ctx.rules.get(kinds[r.device_id])
         for metric, value in sorted(r.values.items()):
-            state = states.get((r.device_id, metric), MetricState())
-            states[(r.device_id, metric)], alarm = step(state, rules.thresholds(metric) if rules else (), metric,
-                                                         value, r.at)
+            key = (r.device_id, metric)
+            old = states.get(key, fresh)
+            states[key], alarm = step(old, rules.thresholds(metric) if rules else (), metric, value, r.at)
+            if key not in dirty and _moved(old, states[key]):
+                dirty.add(key)
             if alarm is not None:
                 by_device.setdefault(r.device_id, []).append(alarm)
-        last[r.device_id] = max(last.get(r.device_id, r.at), r.at)
-    db.write_states(conn, {k: s for k, s in states.items() if k[0] in found})
-    back = db.heard(conn, last)
+        previous = last.get(r.device_id)
+        last[r.device_id] = r.at if previous is None or r.at > previous else previous
+    changed = {k: states[k] for k in dirty}
+    db.write_states(conn, changed)
+    back = db.heard(conn, last, {k[0] for k, s in changed.items() if s.level != before.get(k, fresh).level})
+    found = db.devices(conn, set(back) | set(by_device)) if back or by_device else {}
     for device_id in sorted(back):
-        _note_back(conn, found[device_id], ctx, now, result)
+        if device_id in found:
+            _note_back(conn, found[device_id], ctx, now, result)
     for device_id, alarms in sorted(by_device.items()):
-        _threshold_ticket(conn, found[device_id], alarms, ctx, now, result)
-        result.alarms += alarms
+        if device_id in found:
+            _threshold_ticket(conn, found[device_id], alarms, ctx, now, result)
+            result.alarms += alarms
     return result
+
+
+def _moved(old: MetricState, new: MetricState) -> bool:
+    """A change worth writing: anything but the instant of the last reading."""
+    return (old.level, old.pending, old.count, old.since) != (new.level, new.pending, new.count, new.since)
 
 
 def _threshold_ticket(conn: Connection, device: db.Device, alarms: list[Alarm], ctx: Lifeline, now: datetime,
@@ -395,8 +419,8 @@ def parse_reading(raw: bytes | None, now: datetime, future_skew_s: float) -> tup
     import math
 
     try:
-        doc = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
+        doc = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError as exc:
         raise ReadingError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ReadingError("a reading is a JSON object")

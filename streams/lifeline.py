@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from application.lifeline import Applied, Lifeline, Reading, ReadingError, apply_readings, offline_pass, parse_reading
 from application.lifeline import retention as drop_old
 from config import Settings
-from store.lifeline import known, load_rules
+from store.lifeline import kinds_of, load_rules
 from streams.dlq import dead_letter
 from streams.failures import failure_reason, is_transient
 from streams.outbox import Send
@@ -48,7 +48,10 @@ class LifelineConsumer:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     stats: LifelineStats = field(default_factory=LifelineStats)
     rules_ttl_s: float = 5.0
+    registry_ttl_s: float = 60.0
     _rules: tuple[float, dict] | None = None
+    _kinds: dict[str, str] = field(default_factory=dict)
+    _kinds_since: float = 0.0
     _last_offline: float = 0.0
     _last_retention: float | None = None
 
@@ -67,13 +70,11 @@ class LifelineConsumer:
                 parsed.append((m, parse_reading(m.value, now, self.settings.future_skew_s)))
             except ReadingError as exc:
                 letters.append(dead_letter(self.topics, m, f"reading/1: {exc.reason}"))
-        if parsed:
-            with self.engine.connect() as conn:
-                devices = known(conn, {p[0] for _, p in parsed})
-            for m, p in [x for x in parsed if x[1][0] not in devices]:
-                letters.append(dead_letter(self.topics, m, f"device_id: {p[0]} is not in the device registry "
-                                                           "(yunguan devices load)"))
-            parsed = [x for x in parsed if x[1][0] in devices]
+        kinds = self.registered({p[0] for _, p in parsed}) if parsed else {}
+        for m, p in [x for x in parsed if x[1][0] not in kinds]:
+            letters.append(dead_letter(self.topics, m, f"device_id: {p[0]} is not in the device registry "
+                                                       "(yunguan devices load)"))
+        parsed = [x for x in parsed if x[1][0] in kinds]
         if letters:
             self.send(letters)
             self.stats.dead_letters += len(letters)
@@ -81,25 +82,37 @@ class LifelineConsumer:
         readings = [Reading(d, at, values, m.topic, m.partition, m.offset) for m, (d, at, values) in parsed]
         applied = Applied()
         if readings:
-            self._apply(readings, {(m.topic, m.partition, m.offset): m for m, _ in parsed}, applied)
+            self._apply(readings, {(m.topic, m.partition, m.offset): m for m, _ in parsed}, applied, kinds)
         self.stats.readings += len(readings)
         self.stats.messages += len(records)
         return applied
 
-    def _apply(self, readings: list[Reading], raw: dict, applied: Applied) -> None:
+    def registered(self, ids: set[str]) -> dict[str, str]:
+        """{device_id: kind} of the registered devices among `ids`, from a cache of the registry: the ones not
+        in it are looked up (a device loaded a moment ago counts at once); the whole cache is dropped every
+        `registry_ttl_s` (a device's kind changed by a later load). Saves a query per batch."""
+        if time.monotonic() - self._kinds_since > self.registry_ttl_s:
+            self._kinds, self._kinds_since = {}, time.monotonic()
+        missing = ids - self._kinds.keys()
+        if missing:
+            with self.engine.connect() as conn:
+                self._kinds.update(kinds_of(conn, missing))
+        return {d: self._kinds[d] for d in ids if d in self._kinds}
+
+    def _apply(self, readings: list[Reading], raw: dict, applied: Applied, kinds: dict[str, str]) -> None:
         """Apply in one transaction. A failure that is not transient belongs to some reading: the batch is
         halved until that one is found, which is dead-lettered with the database's reason (the rest goes
         on); a transient one (database or broker away) is raised, and the loop replays."""
         try:
             with self.engine.begin() as conn:
-                done = apply_readings(conn, readings, self.context(conn), self.clock())
+                done = apply_readings(conn, readings, self.context(conn), self.clock(), kinds)
         except Exception as exc:
             if is_transient(exc):
                 raise
             if len(readings) > 1:
                 half = len(readings) // 2
-                self._apply(readings[:half], raw, applied)
-                self._apply(readings[half:], raw, applied)
+                self._apply(readings[:half], raw, applied, kinds)
+                self._apply(readings[half:], raw, applied, kinds)
                 return
             r = readings[0]
             self.send([dead_letter(self.topics, raw[(r.topic, r.partition, r.offset)],
@@ -160,8 +173,9 @@ class LifelineConsumer:
             while not stop.is_set():
                 records = consumer.poll_batch(self.settings.worker_batch_size, 0.2)
                 if records:
-                    self.process(records)
-                    relay.wake()
+                    applied = self.process(records)
+                    if applied.opened or applied.annotated:  # only then are there events in the outbox
+                        relay.wake()
                     consumer.commit(records)
                     self.stats.batches += 1
                 if self.offline_if_due():

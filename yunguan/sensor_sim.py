@@ -112,20 +112,28 @@ def place_devices(areas: list[Area], n: int, seed: int, prefix: str = "sim") -> 
     weights = [1.0 / max(d.geometry.area, 1e-4) ** 0.5 for d in districts]
     kinds = list(KINDS.values())
     out = []
+    inner: dict = {}
     for i in range(n):
         k = rng.choices(kinds, [m.share for m in kinds])[0]
         d = rng.choices(districts, weights)[0]
-        lon, lat = _point_in(rng, d)
+        lon, lat = _point_in(rng, d, inner)
         out.append(SimDevice(f"{prefix}-{k.kind}-{i + 1:05d}", k.kind, round(lon, 6), round(lat, 6),
                              f"{d.code}-{k.unit_suffix}"[:32], f"{d.name}{k.kind}监测点{i + 1}",
                              f"{d.name}{k.kind}管网"))
     return out
 
 
-def _point_in(rng: random.Random, area: Area) -> tuple[float, float]:
+def _point_in(rng: random.Random, area: Area, inner: dict | None = None) -> tuple[float, float]:
+    """A point inside the area and clear of its border (where routing would be uncertain); `inner` caches the
+    shrunk shapes by area code."""
     minx, miny, maxx, maxy = area.geometry.bounds
-    inner = area.geometry.buffer(-0.002)  # clear of the border, where routing would be uncertain
-    shape = inner if not inner.is_empty else area.geometry
+    inner = {} if inner is None else inner
+    if area.code not in inner:
+        from shapely.prepared import prep
+
+        shrunk = area.geometry.buffer(-0.002)
+        inner[area.code] = prep(shrunk if not shrunk.is_empty else area.geometry)
+    shape = inner[area.code]
     for _ in range(1000):
         p = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
         if shape.covers(p):
