@@ -155,9 +155,8 @@ def case_object(row: Mapping, zone: ZoneInfo) -> dict:
         "returns": row.get("returns") or 0,
     }
     digest = content_hash(case)
-    case["content_hash"] = digest
-    case["idempotency_key"] = f"{case['case_no']}:v{case['version']}:{digest[7:23]}"
-    return case
+    key = f"{case['case_no']}:v{case['version']}:{digest[7:23]}"
+    return {"case_no": case["case_no"], "idempotency_key": key, "content_hash": digest, **case}
 
 
 # --- the wire ------------------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ SELECT t.id, t.ticket_no, t.status, t.version, t.category, t.description, t.addr
        r.channel, r.reported_at,
        h.registered_at, h.dispatched_at, h.acknowledged_at, h.handled_at, h.verified_at, h.closed_at AS close_at,
        h.rejected_at, h.returns, h.merged_into,
-       k.ack_due, k.handle_due, coalesce(k.handled_late, false) AS handled_late
+       k.ack_due, coalesce(k.handle_due, k.handled_due) AS handle_due, coalesce(k.handled_late, false) AS handled_late
 FROM tickets t
 LEFT JOIN units u ON u.code = t.assignee_code
 LEFT JOIN categories c ON c.code = t.category

@@ -36,7 +36,7 @@ class Receiver:
     gave up) or "drop" (the body read, the connection closed without an answer). After `die_after` acknowledged
     batches the server stops listening, as a process that was killed."""
 
-    def __init__(self, faults=lambda n: None, die_after: int | None = None, slow_s: float = 1.6):
+    def __init__(self, faults=lambda n: None, die_after: int | None = None, slow_s: float = 3.0):
         self.faults, self.die_after, self.slow_s = faults, die_after, slow_s
         self.lock = threading.Lock()
         self.requests = 0
@@ -144,7 +144,7 @@ def _versions(deps) -> dict[str, int]:
 
 def _cli(monkeypatch, capsys, deps, *args, url: str = "", **settings) -> tuple[int, list[str], str]:
     env = {"DATABASE_URL": deps.settings.database_url, "EXCHANGE_URL": url, "EXCHANGE_SECRET": SECRET,
-           "EXCHANGE_BATCH": "8", "EXCHANGE_TIMEOUT_S": "1.0", "EXCHANGE_ATTEMPTS": "4", "EXCHANGE_BACKOFF_S": "0.05",
+           "EXCHANGE_BATCH": "8", "EXCHANGE_TIMEOUT_S": "2.0", "EXCHANGE_ATTEMPTS": "4", "EXCHANGE_BACKOFF_S": "0.05",
            "SECRET_KEY": deps.settings.secret_key, "STATE_DIR": deps.settings.state_dir,
            **{k.upper(): str(v) for k, v in settings.items()}}
     for key, value in env.items():
