@@ -5,10 +5,8 @@ stored. `revoke NAME` stops it at once. `list` shows names, channels and states,
 """
 from __future__ import annotations
 
-import json
-
 from config import Settings
-from yunguan.cli.common import UsageError, say
+from yunguan.cli.common import UsageError, json_line, say
 
 
 def register(sub) -> None:
@@ -76,6 +74,5 @@ def cmd_apikeys_list(settings: Settings, args) -> int:
     finally:
         engine.dispose()
     for r in rows:
-        say(json.dumps({"name": r.name, "channel": r.channel, "created_at": r.created_at.isoformat(),
-                        "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None}, ensure_ascii=False))
+        json_line({"name": r.name, "channel": r.channel, "created_at": r.created_at, "revoked_at": r.revoked_at})
     return 0

@@ -7,12 +7,11 @@ last line; `webhooks list` shows every hook with its failures; `webhooks remove 
 """
 from __future__ import annotations
 
-import json
 import signal
 import threading
 
 from config import Settings
-from yunguan.cli.common import UsageError, say
+from yunguan.cli.common import UsageError, json_line, say
 
 
 def register(sub) -> None:
@@ -43,10 +42,6 @@ def _owner_engine(settings: Settings):
     from store.db import make_engine
 
     return make_engine(settings.database_url)  # the owner: the application role may only read webhooks
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def cmd_notify(settings: Settings, args) -> int:
@@ -100,10 +95,9 @@ def cmd_webhooks_list(settings: Settings, args) -> int:
     finally:
         engine.dispose()
     for h in rows:
-        say(json.dumps({"id": h.id, "url": h.url, "events": list(h.events), "unit": h.unit_code,
-                        "created_at": _iso(h.created_at), "delivered": h.delivered, "pending": h.pending,
-                        "dead": h.dead, "failed_attempts": h.failed_attempts, "last_error": h.last_error},
-                       ensure_ascii=False))
+        json_line({"id": h.id, "url": h.url, "events": list(h.events), "unit": h.unit_code,
+                   "created_at": h.created_at, "delivered": h.delivered, "pending": h.pending, "dead": h.dead,
+                   "failed_attempts": h.failed_attempts, "last_error": h.last_error})
     return 0
 
 
@@ -134,5 +128,5 @@ def cmd_deliveries_list(settings: Settings, args) -> int:
     finally:
         engine.dispose()
     for r in rows:
-        say(json.dumps({k: _iso(v) if hasattr(v, "isoformat") else v for k, v in r.items()}, ensure_ascii=False))
+        json_line(dict(r))
     return 0
