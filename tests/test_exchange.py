@@ -399,3 +399,32 @@ def test_a_2xx_without_the_echo_is_not_an_acknowledgement(deps, tickets, monkeyp
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_case_masks_contacts_in_free_text_and_names_how_it_ended():
+    """The pure mapping: phone numbers and e-mail addresses written into the description or the address are
+    masked; a duplicate merged into another case ends as 合并 with the target's number; the key follows the
+    content (the deadline light changes it without a new version)."""
+    from zoneinfo import ZoneInfo
+
+    from application.exchange import case_object, content_hash
+
+    at = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    row = {"ticket_no": "CC20261127-00009", "status": "rejected", "version": 4, "updated_at": at,
+           "description": "井盖丢了，联系我 13912345678 或 zhang.san@example.cn", "address": "人民大街 5 号 (电话 15800001111)",
+           "merged_into": "CC20261127-00002", "channel": "public", "category": "010301", "category_kind": "component",
+           "category_name": "污水井盖", "major_code": "0103", "major_name": "公用设施", "area": {}, "reported_at": at,
+           "rejected_at": at, "deadline_state": None}
+    case = case_object(row, ZoneInfo("Asia/Shanghai"))
+    assert "13912345678" not in json.dumps(case, ensure_ascii=False) and "zhang.san" not in case["description"]
+    assert "139****5678" in case["description"] and "z***@example.cn" in case["description"]
+    assert "158****1111" in case["address"]
+    assert case["result"] == {"code": "merged", "name": "合并"} and case["merged_into"] == "CC20261127-00002"
+    assert case["times"]["rejected"] == "2026-11-27T10:00:00+08:00"
+    assert case["content_hash"] == content_hash(case) and case["idempotency_key"].startswith("CC20261127-00009:v4:")
+    jsonschema.validate({"schema": "exchange/1", "batch": "0.0-1.1", "cursor": "1.1", "count": 1, "cases": [case]},
+                        SCHEMA)
+    red = case_object({**row, "deadline_state": "red"}, ZoneInfo("Asia/Shanghai"))
+    assert red["overdue"] and red["version"] == case["version"]
+    assert red["idempotency_key"] != case["idempotency_key"], "new content under the same version needs a new key"
+    assert case_object(dict(row), ZoneInfo("Asia/Shanghai")) == case, "the same content, the same key"
