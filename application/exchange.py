@@ -36,7 +36,6 @@ SCHEMA = "exchange/1"
 TIMESTAMP_HEADER = "X-Yunguan-Timestamp"
 BATCH_HEADER = "X-Yunguan-Batch"
 BACKOFF_MAX_S = 60.0
-MAX_LIMIT = 10_000_000
 
 KIND_NAMES = {"component": "部件", "event": "事件"}
 # 结案 / 作废 (不予立案) / 合并: the result of a case that ended; open cases have none.
