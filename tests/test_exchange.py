@@ -328,6 +328,23 @@ def test_a_change_committed_late_is_not_lost(deps, tickets, monkeypatch, capsys)
         assert summary["sent"] == 2, "the late change, and the one that committed after it began"
         assert receiver.latest()[early]["version"] == tickets[early] + 1
         assert receiver.latest()[late]["version"] == tickets[late] + 1
+
+        # An open transaction in another database of the same server (transaction ids are the cluster's) does
+        # not hold the push back: pg_stat_activity places it elsewhere.
+        from store.db import make_engine, with_database
+
+        elsewhere = make_engine(with_database(deps.settings.database_url, "postgres"))
+        try:
+            with elsewhere.connect() as other:
+                other.begin()
+                other.execute(text("SELECT pg_current_xact_id()"))  # an id, as a write would take
+                _comment(deps, late, "另一个库的长事务不挡路")
+                code, summary, err = _push(monkeypatch, capsys, deps, url)
+                assert code == 0 and summary["sent"] == 1, err
+                assert receiver.latest()[late]["version"] == tickets[late] + 2
+                other.rollback()
+        finally:
+            elsewhere.dispose()
     finally:
         receiver.stop()
 
