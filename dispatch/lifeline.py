@@ -154,10 +154,10 @@ def step(state: MetricState, thresholds: tuple[Threshold, ...], metric: str, v: 
         return state, None  # redelivered, or older than what was applied
     if not thresholds:
         return replace(state, last_at=at), None
-    by_level = {t.level: t for t in thresholds}
     target = target_level(thresholds, state.level, v)
-    if target == state.level:
+    if target == state.level:  # nearly every reading: at its level, nothing to wait for
         return MetricState(state.level, None, 0, None, at), None
+    by_level = {t.level: t for t in thresholds}
     rising = target > state.level
     same_way = state.pending is not None and (state.pending > state.level) == rising
     count = state.count + 1 if same_way else 1

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from application.lifeline import Applied, Lifeline, Reading, ReadingError, apply_readings, offline_pass, parse_reading
 from application.lifeline import retention as drop_old
@@ -54,6 +55,18 @@ class LifelineConsumer:
     _kinds_since: float = 0.0
     _last_offline: float = 0.0
     _last_retention: float | None = None
+    _held: Connection | None = None  # while running: one connection for every batch
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A batch's transaction, on the connection `run` holds (a pool checkout pings the database first: a
+        round trip per batch for nothing), or on a pooled one outside `run`."""
+        if self._held is None:
+            with self.engine.begin() as conn:
+                yield conn
+        else:
+            with self._held.begin():
+                yield self._held
 
     def context(self, conn) -> Lifeline:
         if self._rules is None or time.monotonic() - self._rules[0] > self.rules_ttl_s:
@@ -104,7 +117,7 @@ class LifelineConsumer:
         halved until that one is found, which is dead-lettered with the database's reason (the rest goes
         on); a transient one (database or broker away) is raised, and the loop replays."""
         try:
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 done = apply_readings(conn, readings, self.context(conn), self.clock(), kinds)
         except Exception as exc:
             if is_transient(exc):
@@ -167,6 +180,7 @@ class LifelineConsumer:
         consumer = consumer or self.make_consumer()
         relay = Relay(self.engine, self.send, self.stats)
         relay.start()
+        self._held = self.engine.connect()
         failed = False
         log.info("lifeline consuming %s as group %s", self.topics.sensor_readings, self.settings.lifeline_group)
         try:
@@ -189,7 +203,11 @@ class LifelineConsumer:
             try:
                 relay.stop(quiet=failed)
             finally:
-                consumer.close()
+                held, self._held = self._held, None
+                try:
+                    held.close()
+                finally:
+                    consumer.close()
 
 
 def run_supervised(consumer: LifelineConsumer, stop: threading.Event, max_backoff_s: float = 60.0) -> None:
