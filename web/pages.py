@@ -19,6 +19,7 @@ bp = Blueprint("pages", __name__)
 
 CONSOLE_ROLES = CITY_WIDE_ROLES  # the console shows every ticket: only roles that may see every ticket
 SCREEN_ROLES = ("admin", "operator")  # the wall screen shows the evaluation, which is theirs (contract §8)
+MONITOR_ROLES = ("admin", "operator")  # lifeline monitoring: the command centre's duty officers
 
 
 @bp.context_processor
@@ -41,7 +42,7 @@ def choose_lang(lang: str):
 TITLES = {
     "console": ("指挥中心", "Command centre"), "unit": ("处置单位工作台", "Department workbench"),
     "grid": ("网格员", "Grid worker"), "report": ("市民上报", "Report a problem"), "track": ("进度查询", "Track a case"),
-    "screen": ("指挥大屏", "Wall screen"), "login": ("登录", "Log in"),
+    "screen": ("指挥大屏", "Wall screen"), "login": ("登录", "Log in"), "monitor": ("城市生命线监测", "Lifeline monitoring"),
 }
 
 
@@ -271,3 +272,16 @@ def screen():
         return _elsewhere(user)
     token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
     return render_app("screen", user, token)
+
+
+@bp.get("/monitor")
+def monitor():
+    """城市生命线监测 (operators and admin): the lifeline devices on the map by status, the alarm list and a
+    device's readings with its thresholds (docs/lifeline.md, "Monitoring view")."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next="/monitor"))
+    if user.role not in MONITOR_ROLES:
+        return _elsewhere(user)
+    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
+    return render_app("monitor", user, token)

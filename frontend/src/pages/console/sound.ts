@@ -49,6 +49,31 @@ export function makeSound() {
     });
   }
 
+  let lastSiren = 0;
+  /** The urgent-case alert (issue 18): a falling two-tone siren, unlike the overdue beep, three times; muted
+   * and locked like it (a browser plays nothing before the page's first gesture). */
+  function siren() {
+    if (!ctx || ctx.state !== "running" || muted) return;
+    const now = Date.now();
+    if (now - lastSiren < 2000) return;
+    lastSiren = now;
+    const t0 = ctx.currentTime + 0.02;
+    for (let i = 0; i < 6; i++) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = "sawtooth";
+      osc.frequency.value = i % 2 === 0 ? 1175 : 784;
+      const at = t0 + i * 0.3;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.16, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.28);
+      osc.connect(gain);
+      gain.connect(ctx.destination);
+      osc.start(at);
+      osc.stop(at + 0.3);
+    }
+  }
+
   /** The sound button: the first gesture turns sound on, later ones toggle mute; a test tone when on. */
   function toggle() {
     const first = justUnlocked || !ctx;
@@ -65,5 +90,5 @@ export function makeSound() {
     document.addEventListener("keydown", unlock, true);
   }
 
-  return { state, beep, toggle, listen };
+  return { state, beep, siren, toggle, listen };
 }
