@@ -23,14 +23,16 @@ class Horizon:
 
 
 # Transaction ids are the cluster's, not the database's: a long write in another database of the same server
-# would hold the horizon back. Running transactions that pg_stat_activity positively places in another database
-# are therefore left out; anything it does not show (another user's session without pg_read_all_stats, a
-# prepared transaction) still counts, so the refinement can only ever be too careful, never lose a change.
+# would hold the horizon back. Running transactions that pg_stat_activity positively places in another database,
+# or in an autovacuum worker (its ANALYZE takes an id, and never writes a ticket), are therefore left out;
+# anything it does not show (another user's session without pg_read_all_stats, a prepared transaction) still
+# counts, so the refinement can only ever be too careful, never lose a change.
 _HORIZON = text(
     "SELECT pg_snapshot_xmax(s)::text::bigint AS next_xid, "
     "(SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x WHERE x::text::bigint % 4294967296 NOT IN ("
     "  SELECT a.backend_xid::text::bigint FROM pg_stat_activity a "
-    "  WHERE a.datname <> current_database() AND a.backend_xid IS NOT NULL)) AS oldest "
+    "  WHERE a.backend_xid IS NOT NULL AND (a.datname <> current_database() "
+    "  OR a.backend_type = 'autovacuum worker'))) AS oldest "
     "FROM pg_current_snapshot() AS s")
 
 
