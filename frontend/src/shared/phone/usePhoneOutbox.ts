@@ -3,11 +3,19 @@
 // (outbox.ts) and when Background Sync wakes the page. The page shows `items` (待发送 / refused) and `online`.
 import { onBeforeUnmount, onMounted, ref } from "vue";
 import type { Api } from "../api";
-import { ApiError } from "../api";
+import { ApiError, explain } from "../api";
 import { IdbStore, MemoryStore, Outbox, type OutboxItem, type OutboxPhoto, type OutboxStore } from "./outbox";
 import { SentList, summaryOf, type SentReport } from "./sent";
 
 export const SYNC_TAG = "yunguan-outbox";
+
+type Translate = (key: string, named?: Record<string, unknown>) => string;
+
+/** What a phone page says when the server refused a report or a step: a photo it could not use is the
+ * sender's to replace; everything else as the error catalogue explains it. */
+export function refusalText(err: unknown, t: Translate, te: (key: string) => boolean): string {
+  return err instanceof ApiError && err.code === "bad_photo" ? t("phone.badPhoto") : explain(err, t, te);
+}
 /** How long a send may show no progress before the form stops waiting for it (it goes on in the background). */
 export const STALL_MS = 25000;
 
