@@ -141,8 +141,11 @@ class LifelineConsumer:
         self.stats.tickets += len(done.opened)
         self.stats.alarms += len(done.alarms)
 
+    def _offline_due(self) -> bool:
+        return time.monotonic() - self._last_offline >= self.settings.lifeline_offline_every_s
+
     def offline_if_due(self, force: bool = False) -> list[str]:
-        if not force and time.monotonic() - self._last_offline < self.settings.lifeline_offline_every_s:
+        if not force and not self._offline_due():
             return []
         self._last_offline = time.monotonic()
         with self.engine.begin() as conn:
@@ -182,6 +185,11 @@ class LifelineConsumer:
         relay.start()
         self._held = self.engine.connect()
         failed = False
+        # The first offline pass one interval after start, and none while a backlog is being read (a full
+        # batch; at most four intervals in a row): readings that queued up while no consumer ran are read
+        # first, instead of every device looking silent since then.
+        self._last_offline = max(self._last_offline, time.monotonic())
+        postponed = 0
         log.info("lifeline consuming %s as group %s", self.topics.sensor_readings, self.settings.lifeline_group)
         try:
             while not stop.is_set():
@@ -192,8 +200,14 @@ class LifelineConsumer:
                         relay.wake()
                     consumer.commit(records)
                     self.stats.batches += 1
-                if self.offline_if_due():
-                    relay.wake()
+                backlog = len(records) >= self.settings.worker_batch_size and postponed < 4
+                if backlog and self._offline_due():
+                    postponed += 1
+                    self._last_offline = time.monotonic()
+                elif self._offline_due():
+                    postponed = 0
+                    if self.offline_if_due():
+                        relay.wake()
                 self.retention_if_due()
                 relay.check()
         except BaseException:

@@ -205,12 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--output", "-o")
     schema.set_defaults(func=cmd_schema)
 
-    demo = sub.add_parser("demo", help="up + demo data + serve + worker + simulate")
+    demo = sub.add_parser("demo", help="up + demo data + serve + worker + lifeline + notify + simulate")
     demo.add_argument("--data-only", action="store_true", help="load the demo data and exit")
     demo.add_argument("--rate", type=float, default=2.0, help="simulated reports per second")
     demo.add_argument("--history", type=int, default=30, metavar="DAYS",
                       help="days of simulated past traffic written before going live, when the database has no "
                            "tickets yet (default 30; 0: none)")
+    demo.add_argument("--sensors", type=int, default=300, metavar="N",
+                      help="simulated lifeline devices (gas, water, drainage, bridge, heating) reporting to "
+                           "`yunguan lifeline` (default 300; 0: none)")
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.set_defaults(func=cmd_demo)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from config import Settings
-from yunguan.cli.common import say, wiring
+from yunguan.cli.common import UsageError, say, wiring
 
 
 def cmd_up(settings: Settings, args) -> int:
@@ -81,6 +81,9 @@ def cmd_schema(settings: Settings, args) -> int:
     return 0
 
 
+DEMO_SENSOR_SEED = 18
+
+
 def cmd_demo(settings: Settings, args) -> int:
     import secrets
 
@@ -88,6 +91,8 @@ def cmd_demo(settings: Settings, args) -> int:
     from yunguan.demo import load_demo_data
 
     # Loading data needs only the database: --data-only never starts a broker it would leave running.
+    if args.sensors < 0 or args.sensors > 100_000:
+        raise UsageError("--sensors takes a number of devices from 0 to 100000")
     cmd_up(settings, argparse.Namespace(no_broker=args.data_only))
     engine = make_engine(settings.database_url)
     try:
@@ -114,7 +119,12 @@ def cmd_demo(settings: Settings, args) -> int:
         subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)], env=env),
         subprocess.Popen([*exe, "worker"], env=env),
         subprocess.Popen([*exe, "simulate", "--rate", str(args.rate), "--duration", "0"], env=env),
+        subprocess.Popen([*exe, "lifeline"], env=env),
+        subprocess.Popen([*exe, "notify"], env=env),
     ]
+    if args.sensors:  # lifeline devices, registered by the simulator, reporting every 10 s
+        children.append(subprocess.Popen([*exe, "simulate", "--sensors", str(args.sensors), "--seed",
+                                          str(DEMO_SENSOR_SEED), "--duration", "0"], env=env))
     url = f"http://{host}:{port}/console"
     _print_accounts(accounts, url)
     stop = threading.Event()
