@@ -445,3 +445,33 @@ def test_a_case_masks_contacts_in_free_text_and_names_how_it_ended():
     assert red["overdue"] and red["version"] == case["version"]
     assert red["idempotency_key"] != case["idempotency_key"], "new content under the same version needs a new key"
     assert case_object(dict(row), ZoneInfo("Asia/Shanghai")) == case, "the same content, the same key"
+
+
+def test_two_pushes_at_once_one_stops_at_the_cursor(deps, tickets):
+    """A second push that moves the cursor while the first is sending: the first stops at its check (exit 1 in
+    the CLI) instead of moving the cursor back; the receiver still keeps each case once."""
+    from application.exchange import ExchangeConfig, ExchangeFailed, push
+    from streams.exchange_http import HttpReceiver
+
+    receiver = Receiver()
+    url = receiver.start()
+    config = ExchangeConfig(url, SECRET, batch=10, attempts=2, backoff_s=0.01)
+
+    class Overtaken(HttpReceiver):
+        """The first push's connection; before its first POST leaves, another push runs to the end."""
+
+        def post(self, body, headers):
+            if not hasattr(self, "overtaken"):
+                self.overtaken = push(deps.engine, HttpReceiver(url, 5), config)
+            return super().post(body, headers)
+
+    first = Overtaken(url, 5)
+    try:
+        with pytest.raises(ExchangeFailed, match="another push moved the cursor") as failed:
+            push(deps.engine, first, config)
+        assert first.overtaken.sent == len(tickets)
+        assert failed.value.result.sent == 0
+        assert _stored_cursor(deps) == str(first.overtaken.cursor), "the cursor was not moved back"
+        assert len(receiver.cases) == len(tickets) and receiver.received == len(tickets) + 10
+    finally:
+        receiver.stop()
