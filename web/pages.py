@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
@@ -20,6 +22,7 @@ bp = Blueprint("pages", __name__)
 CONSOLE_ROLES = CITY_WIDE_ROLES  # the console shows every ticket: only roles that may see every ticket
 SCREEN_ROLES = ("admin", "operator")  # the wall screen shows the evaluation, which is theirs (contract §8)
 MONITOR_ROLES = ("admin", "operator")  # lifeline monitoring: the command centre's duty officers
+EVALUATION_ROLES = ("admin", "operator")  # 综合评价 belongs to the command centre (contract §8), as its API
 
 
 @bp.context_processor
@@ -43,6 +46,7 @@ TITLES = {
     "console": ("指挥中心", "Command centre"), "unit": ("处置单位工作台", "Department workbench"),
     "grid": ("网格员", "Grid worker"), "report": ("市民上报", "Report a problem"), "track": ("进度查询", "Track a case"),
     "screen": ("指挥大屏", "Wall screen"), "login": ("登录", "Log in"), "monitor": ("城市生命线监测", "Lifeline monitoring"),
+    "evaluation": ("综合评价", "Evaluation"),
 }
 
 
@@ -285,3 +289,48 @@ def monitor():
         return _elsewhere(user)
     token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
     return render_app("monitor", user, token)
+
+
+@bp.get("/evaluation")
+def evaluation():
+    """综合评价 (operators and admin): a breakdown's table for a period, every figure linked to its cases and
+    every case to its history, exports, hotspots and trends (docs/evaluation.md, "The evaluation page")."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next="/evaluation"))
+    if user.role not in EVALUATION_ROLES:
+        return _elsewhere(user)
+    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
+    return render_app("evaluation", user, token)
+
+
+REPORT_WEIGHT_NAMES = {"on_time": "按期处置率", "close": "结案率", "ack": "及时签收率", "overdue": "超期率",
+                       "rework": "返工率", "return": "退单率", "extension": "延期率"}
+
+
+@bp.get("/evaluation/report")
+def evaluation_report():
+    """综合评价月报 for print (A4), `?month=YYYY-MM` (default: this month): server-rendered from the same
+    tables as the API, so it prints without scripts and its numbers are the API's."""
+    from application.evaluate import Policy
+    from web import evaluation_report as report
+
+    user = current_user()
+    if user is None:
+        return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+    if user.role not in EVALUATION_ROLES:
+        return _elsewhere(user)
+    deps = current_app.extensions["yunguan"]
+    now, tz = deps.clock(), deps.settings.timezone
+    try:
+        first, end = report.month_period(request.args.get("month"), tz, now)
+    except report.BadMonth:
+        raise ApiError(400, "invalid_query", "month: must be YYYY-MM", {"month": "must be YYYY-MM"}) from None
+    with deps.engine.connect() as conn:
+        data = report.build(conn, first, end, now=now.astimezone(ZoneInfo(tz)), timezone=tz,
+                            policy=Policy.from_settings(deps.settings))
+    prev_month = (first - timedelta(days=1)).strftime("%Y-%m")
+    return render_template("evaluation_report.html", report=data, percent=report.percent, tz=tz,
+                           title=f"{first.year}年{first.month}月城市运行管理综合评价月报",
+                           month=first.strftime("%Y-%m"), prev_month=prev_month, next_month=end.strftime("%Y-%m"),
+                           weight_names=REPORT_WEIGHT_NAMES)
