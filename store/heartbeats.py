@@ -7,12 +7,53 @@ the sentences `yunguan status`, `/readyz` and the console show.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
+
+
+class Problem(str):
+    """One sentence of what stops intake, for `yunguan status` and logs, that also carries a code and its
+    figures, so that a page can say it in its reader's language (the console's intake banner)."""
+
+    code: str
+    params: dict
+
+    def __new__(cls, text_: str, code: str, **params) -> Problem:
+        self = super().__new__(cls, text_)
+        self.code, self.params = code, params
+        return self
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "params": self.params, "text": str(self)}
+
+
+# A worker's own reason for being stuck (streams.progress writes it into its heartbeat as text): written and
+# read back here, so the two stay together.
+def unassigned_reason(idle_s: float) -> str:
+    return (f"no partition assigned for {int(idle_s)} s: the consumer group is not forming "
+            "(or there are more workers than partitions)")
+
+
+def lag_reason(lag: int, since_commit_s: float) -> str:
+    return f"lag {lag} with no commit for {int(since_commit_s)} s"
+
+
+_UNASSIGNED = re.compile(r"no partition assigned for (\d+) s")
+_LAG = re.compile(r"lag (\d+) with no commit for (\d+) s")
+
+
+def _stuck(worker_id: str, reason: str | None) -> Problem:
+    text_ = f"worker {worker_id} stuck: {reason}"
+    if reason and (m := _UNASSIGNED.match(reason)):
+        return Problem(text_, "worker_unassigned", worker=worker_id, seconds=int(m[1]))
+    if reason and (m := _LAG.match(reason)):
+        return Problem(text_, "worker_lagging", worker=worker_id, lag=int(m[1]), seconds=int(m[2]))
+    return Problem(text_, "worker_stuck", worker=worker_id, reason=reason or "")
 
 
 @dataclass(frozen=True)
@@ -67,26 +108,28 @@ def live(beats: list[Beat], now: datetime, silent_after: timedelta) -> list[Beat
     return [b for b in beats if b.state != "stopped" and now - b.beat_at <= silent_after]
 
 
-def intake_problems(beats: list[Beat], now: datetime, stuck_after: timedelta, heartbeat: timedelta) -> list[str]:
+def intake_problems(beats: list[Beat], now: datetime, stuck_after: timedelta, heartbeat: timedelta) -> list[Problem]:
     """What stops intake, in sentences an operator can act on; empty while it flows.
 
     A worker is silent when its heartbeat is older than `stuck_after` (a crashed process, a loop blocked on the
     database); it is stuck when it said so itself (no partitions, or lag with no commit, for `stuck_after`)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     silent_after = max(stuck_after, heartbeat * 3)
     alive = live(beats, now, silent_after)
     for b in beats:
         if b.state != "stopped" and b not in alive and now - b.beat_at <= silent_after * 4:
-            problems.append(f"worker {b.worker_id} silent for {int((now - b.beat_at).total_seconds())} s "
-                            "(crashed, or blocked)")
+            silent = int((now - b.beat_at).total_seconds())
+            problems.append(Problem(f"worker {b.worker_id} silent for {silent} s (crashed, or blocked)",
+                                    "worker_silent", worker=b.worker_id, seconds=silent))
     if not alive:
-        problems.append("no intake worker is running (start `yunguan worker`)")
+        problems.append(Problem("no intake worker is running (start `yunguan worker`)", "no_worker"))
         return problems
     for b in alive:
         if b.state == "stuck":
-            problems.append(f"worker {b.worker_id} stuck: {b.reason}")
+            problems.append(_stuck(b.worker_id, b.reason))
     if all(not b.partitions for b in alive) and not any(b.state == "stuck" for b in alive):
         waiting = min(now - (b.assigned_at or b.started_at) for b in alive)
         if waiting > stuck_after:
-            problems.append(f"no worker owns a partition (for {int(waiting.total_seconds())} s)")
+            seconds = int(waiting.total_seconds())
+            problems.append(Problem(f"no worker owns a partition (for {seconds} s)", "no_partitions", seconds=seconds))
     return problems

@@ -75,13 +75,12 @@ class Progress:
         if not self.assigned:
             idle = now_mono - self.changed_mono
             if idle >= self.stuck_after_s:
-                return (f"no partition assigned for {int(idle)} s: the consumer group is not forming "
-                        "(or there are more workers than partitions)")
+                return heartbeats.unassigned_reason(idle)
             return None
         lag = sum(p["lag"] for p in self.partitions)
         since_commit = now_mono - (self.committed_mono or self.changed_mono)
         if lag > 0 and since_commit >= self.stuck_after_s and now_mono - self.changed_mono >= self.stuck_after_s:
-            return f"lag {lag} with no commit for {int(since_commit)} s"
+            return heartbeats.lag_reason(lag, since_commit)
         return None
 
     def beat(self, consumer, stats, force: bool = False, state: str | None = None) -> bool:

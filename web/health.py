@@ -20,31 +20,43 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
+    """503 while intake is stalled (contract §11). `checks` says each part's state in a sentence; `problems`
+    gives the same as codes with their figures, so the console can say it in the operator's language."""
     deps = current_app.extensions["yunguan"]
-    checks = {}
+    checks: dict[str, str] = {}
+    problems: dict[str, list[dict]] = {}
+
+    def fail(part: str, text_: str, code: str, **params) -> None:
+        checks[part] = text_
+        problems[part] = [{"code": code, "params": params, "text": text_}]
+
     try:
         with deps.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready; the message says which
-        checks["database"] = f"unavailable: {type(exc).__name__}"
+        fail("database", f"unavailable: {type(exc).__name__}", "database_unavailable", error=type(exc).__name__)
     host, port = broker_address(deps.settings.kafka_bootstrap)
     if not port_answers(host, port, timeout=1.0):
-        checks["broker"] = f"unavailable at {host}:{port}"
+        fail("broker", f"unavailable at {host}:{port}", "broker_unavailable", address=f"{host}:{port}")
     elif deps.publisher.failing:  # a paused broker still accepts connections; its silence is what counts
-        checks["broker"] = f"not acknowledging at {host}:{port} (the last report could not be queued)"
+        fail("broker", f"not acknowledging at {host}:{port} (the last report could not be queued)",
+             "broker_silent", address=f"{host}:{port}")
     else:
         checks["broker"] = "ok"
     if checks["database"] == "ok":  # intake: are the workers making progress (streams.status)
         from streams.status import worker_problems
 
         try:
-            _, problems = worker_problems(deps.engine, deps.settings, deps.clock())
-            checks["intake"] = "ok" if not problems else "; ".join(problems)
+            _, found = worker_problems(deps.engine, deps.settings, deps.clock())
+            checks["intake"] = "ok" if not found else "; ".join(found)
+            if found:
+                problems["intake"] = [p.as_dict() for p in found]
         except Exception as exc:  # noqa: BLE001 - e.g. the database went away between the two checks
-            checks["intake"] = f"unknown: {type(exc).__name__}"
+            fail("intake", f"unknown: {type(exc).__name__}", "intake_unknown", error=type(exc).__name__)
     ready = all(v == "ok" for v in checks.values())
-    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
+    return jsonify({"status": "ready" if ready else "not ready", "checks": checks, "problems": problems}), \
+        200 if ready else 503
 
 
 @bp.get("/metrics")
