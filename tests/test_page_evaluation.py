@@ -100,7 +100,7 @@ def test_the_table_its_cases_their_history_the_csv_and_the_printed_report(page_f
     page.goto(f"{base}/evaluation?month=2026-09&by=unit")
     expect(row.locator("[data-count=dispatched]")).to_have_text("9", timeout=15000)
     # the period's hotspots on the district map (南关区's communities) and its daily trend
-    expect(page.locator("[data-test=heatmap] path").first).to_be_attached(timeout=15000)
+    expect(page.locator("[data-test=heatmap] .screen-district-label", has_text="南关区")).to_be_attached(timeout=15000)
     expect(page.locator(".ev-panel canvas").first).to_be_visible()
     assert page.problems == [], page.problems
 
