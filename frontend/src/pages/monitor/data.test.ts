@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { alarmList, chartOption, consoleLink, countShown, parseMap, passes, rangeParams, shownOf, worst } from "./data";
+import {
+  alarmList, chartOption, consoleLink, countShown, niceBounds, parseMap, passes, rangeParams, shownOf, worst,
+} from "./data";
 
 const answer = {
   fields: ["device_id", "kind", "lon", "lat", "status", "level", "ticket_no"],
@@ -51,7 +53,10 @@ describe("monitor data", () => {
     expect(lines.map((l) => [l.yAxis, l.name])).toEqual([[50, "L1 50"], [1000, "L3 1000"]]);
     expect(lines[1].lineStyle.color).toBe("#d62828");
     expect(option.yAxis.max).toBeGreaterThan(1000);
-    expect(option.yAxis.min).toBeLessThan(10);
+    expect(option.yAxis.min).toBe(0);
+    expect(niceBounds(590, 900)).toEqual([550, 950]);
+    expect(niceBounds(0.1, 0.36)).toEqual([0.05, 0.4]);
+    expect(niceBounds(-5, 5)).toEqual([-10, 10]);
     const binned = chartOption([{ at: "2026-11-30T09:00:00Z", value: 10, min: 5, max: 20, n: 4 }], [],
       { name: "ppm", label: String, rem: 16, binned: true, timeText: String });
     expect(binned.series).toHaveLength(3);

@@ -101,7 +101,7 @@ export function chartOption(points: Point[], thresholds: Threshold[], opts: {
   const all = values.concat(limits);
   const lo = all.length ? Math.min(...all) : 0;
   const hi = all.length ? Math.max(...all) : 1;
-  const pad = (hi - lo) * 0.08 || Math.abs(hi) * 0.1 || 1;
+  const [min, max] = niceBounds(lo, hi);
   const series: Record<string, unknown>[] = [{
     name: opts.name, type: "line", showSymbol: points.length < 60, symbolSize: 0.35 * opts.rem, data,
     lineStyle: { width: 1.5, color: "#1f5fa8" }, itemStyle: { color: "#1f5fa8" },
@@ -128,8 +128,19 @@ export function chartOption(points: Point[], thresholds: Threshold[], opts: {
     grid: { left: 3.2 * opts.rem, right: 1.2 * opts.rem, top: 1.2 * opts.rem, bottom: 1.8 * opts.rem },
     tooltip: { trigger: "axis", valueFormatter: (v: number) => (typeof v === "number" ? String(+v.toFixed(3)) : "—") },
     xAxis: { type: "time", axisLabel: { fontSize: 0.7 * opts.rem, formatter: (v: number) => opts.timeText(v), hideOverlap: true } },
-    yAxis: { type: "value", min: +(lo - pad).toFixed(4), max: +(hi + pad).toFixed(4), scale: true,
+    yAxis: { type: "value", min, max, scale: true,
       axisLabel: { fontSize: 0.7 * opts.rem } },
     series,
   };
+}
+
+/** Axis bounds that hold the values and every threshold (ECharts leaves markLines out of its extent), on a
+ * round step, never below zero for a series that is not. */
+export function niceBounds(lo: number, hi: number): [number, number] {
+  const span = hi - lo || Math.abs(hi) || 1;
+  const step = 10 ** Math.floor(Math.log10(span)) / 2;
+  let min = Math.floor((lo - span * 0.05) / step) * step;
+  const max = Math.ceil((hi + span * 0.05) / step) * step;
+  if (lo >= 0 && min < 0) min = 0;
+  return [+min.toPrecision(12), +max.toPrecision(12)];
 }
