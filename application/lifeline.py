@@ -233,14 +233,14 @@ class Lifeline:
 
 
 def apply_readings(conn: Connection, readings: list[Reading], ctx: Lifeline, now: datetime,
-                   kinds: dict[str, str] | None = None) -> Applied:
+                   kinds: dict[str, str] | None = None, status: dict[str, datetime] | None = None) -> Applied:
     """One batch in the caller's transaction: the raw series (COPY; a reading stored twice is stored once),
     each (device, metric)'s threshold state advanced reading by reading in time order (locked; a reading not
     later than the state's last change changes nothing), the devices' status, and the tickets the alarm
     changes open or annotate. The caller commits, then commits offsets.
 
     `kinds`: {device_id: kind} of the registered devices (the consumer keeps it; None: read here). Readings of
-    other devices are left out.
+    other devices are left out. `status`: the consumer's memory of the devices' status rows (store.lifeline.heard).
 
     Only states that changed at some reading of the batch are written back (with the batch's last instant) — a
     reading at its level with nothing pending (nearly every reading) writes no state row. That keeps a
@@ -275,7 +275,7 @@ def apply_readings(conn: Connection, readings: list[Reading], ctx: Lifeline, now
         last[r.device_id] = r.at if previous is None or r.at > previous else previous
     changed = {k: states[k] for k in dirty}
     db.write_states(conn, changed)
-    back = db.heard(conn, last, {k[0] for k, s in changed.items() if s.level != before.get(k, fresh).level})
+    back = db.heard(conn, last, {k[0] for k, s in changed.items() if s.level != before.get(k, fresh).level}, status)
     found = db.devices(conn, set(back) | set(by_device)) if back or by_device else {}
     for device_id in sorted(back):
         if device_id in found:

@@ -53,6 +53,7 @@ class LifelineConsumer:
     _rules: tuple[float, dict] | None = None
     _kinds: dict[str, str] = field(default_factory=dict)
     _kinds_since: float = 0.0
+    _status: dict = field(default_factory=dict)  # store.lifeline.heard's memory; dropped when a batch fails
     _last_offline: float = 0.0
     _last_retention: float | None = None
     _held: Connection | None = None  # while running: one connection for every batch
@@ -118,8 +119,9 @@ class LifelineConsumer:
         on); a transient one (database or broker away) is raised, and the loop replays."""
         try:
             with self._begin() as conn:
-                done = apply_readings(conn, readings, self.context(conn), self.clock(), kinds)
+                done = apply_readings(conn, readings, self.context(conn), self.clock(), kinds, self._status)
         except Exception as exc:
+            self._status.clear()  # it may name writes that were rolled back
             if is_transient(exc):
                 raise
             if len(readings) > 1:
