@@ -82,6 +82,10 @@ def test_the_table_its_cases_their_history_the_csv_and_the_printed_report(page_f
     expect(page.locator("[data-test=history-steps]")).to_contain_text("仲裁：现场在南关区一侧")
     page.click("[data-test=history-close]")
     page.click("[data-test=cases-close]")
+    # a rate opens the cases of its numerator: 按期处置率 → the tickets handled on time
+    row.locator("[data-rate=on_time_rate] button").click()
+    expect(cases).to_have_count(nanguan["counts"]["handled_on_time"], timeout=10000)
+    page.click("[data-test=cases-close]")
 
     # the CSV of the table, fetched with the page's bearer token
     with page.expect_download() as got:

@@ -24,6 +24,11 @@ export const COUNTS = ["dispatched", "acknowledged_on_time", "handled", "handled
   "returned", "extended", "closed"] as const;
 export const RATES = ["on_time_rate", "close_rate", "ack_rate", "overdue_rate", "rework_rate", "return_rate",
   "extension_rate"] as const;
+// A rate's numerator (dispatch/kpi.py RATES): a click on a rate lists the cases it counts.
+export const RATE_NUMERATOR: Record<string, string> = {
+  on_time_rate: "handled_on_time", close_rate: "closed", ack_rate: "acknowledged_on_time", overdue_rate: "overdue",
+  rework_rate: "reworked", return_rate: "returned", extension_rate: "extended",
+};
 export const BREAKDOWNS = ["unit", "district", "street", "community", "grid", "category"] as const;
 export const NO_KEY = "none"; // the API's key of the row without one
 
