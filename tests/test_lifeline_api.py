@@ -75,6 +75,11 @@ def test_map_summary_and_detail_in_scope(server, registry, deps, engine, make_us
     assert w1["thresholds"]["bar"][0]["direction"] == "below"
     assert get("/devices/g1", who="water").status_code == 404
     assert get("/devices/nope").json()["error"]["fields"] == {"device_id": "unknown or not yours"}
+    # hostile input: a 4xx naming what was wrong, never a 5xx
+    for path, params in (("/devices/%00", {}), ("/devices/" + "x" * 5000, {}), ("/devices/%F0%9F%92%A5", {}),
+                         ("/devices/map", {"kind": "\u0000"}), ("/devices/map", {"limit": "1e9"})):
+        r = get(path, **params)
+        assert 400 <= r.status_code < 500 and r.json()["error"]["code"], (path, params, r.status_code)
 
 
 def test_ten_thousand_devices_in_one_small_answer(server, registry, engine, make_user):  # noqa: F811
