@@ -6,7 +6,7 @@ export default {
       shown: { normal: "正常", l1: "一级报警", l2: "二级报警", l3: "三级报警", offline: "离线" },
       level: { 1: "一级", 2: "二级", 3: "三级" },
       kinds: { gas: "燃气", water: "供水", drainage: "排水", bridge: "桥梁", heating: "供热" },
-      metrics: { ppm: "浓度(ppm)", pressure: "压力(MPa)", bar: "压力(bar)", level: "液位(m)", strain: "应变(με)",
+      metrics: { ppm: "浓度(μL/L)", pressure: "压力(兆帕)", bar: "压力(巴)", level: "液位(米)", strain: "应变(με)",
         tilt: "倾角(°)", temp: "温度(℃)" },
       total: "设备总数", allKinds: "全部类型", kind: "类型", status: "状态", reset: "全部状态",
       alarms: "报警与离线", noAlarms: "暂无报警或离线设备", more: "另有{n}台", ticket: "工单",
@@ -16,7 +16,7 @@ export default {
       threshold: "{level} {dir}{value}", above: "≥", below: "≤",
       lastAt: "最近读数", unit: "责任单位", offlineAfter: "离线判定", seconds: "{n}秒", network: "管网",
       updated: "更新于 {time}", truncated: "设备过多，仅显示前{n}台", loadFailed: "加载失败：{why}",
-      openTicket: "在指挥中心打开", close: "关闭",
+      openTicket: "在指挥中心打开", close: "关闭", console: "指挥中心",
     },
   },
   en: {
@@ -35,7 +35,7 @@ export default {
       threshold: "{level} {dir}{value}", above: "≥", below: "≤",
       lastAt: "Last reading", unit: "Unit", offlineAfter: "Offline after", seconds: "{n} s", network: "Network",
       updated: "Updated {time}", truncated: "Too many devices: the first {n} shown", loadFailed: "Could not load: {why}",
-      openTicket: "Open in the command centre", close: "Close",
+      openTicket: "Open in the command centre", close: "Close", console: "Command centre",
     },
   },
 };
