@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 from sqlalchemy import bindparam, text
@@ -338,7 +338,12 @@ def device_scope(conn: Connection, device_id: str):
 
 
 def utc_day(at: datetime) -> date:
+    if at.utcoffset() == _ZERO:  # nearly every reading: no conversion
+        return at.date()
     return at.astimezone(UTC).date()
+
+
+_ZERO = timedelta(0)
 
 
 def count_readings(conn: Connection, device_id: str, since: datetime, until: datetime) -> int:
