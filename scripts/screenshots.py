@@ -150,6 +150,21 @@ def shoot(base: str, out: Path, staged: dict) -> list[Path]:
             save(page, name)
             page.context.close()
 
+        # 城市生命线监测, when the demo runs simulated lifeline devices (else: tests/shot_monitor.py takes it).
+        if Api(base, "duty").get("/api/v1/devices/map", limit=1).get("rows"):
+            page = page_as("duty", "/monitor", 1920, 1080)
+            settle(page, "[data-test=alarms] li, [data-test=alarms] .empty")
+            alarms = page.locator("[data-test=alarms] li")
+            if alarms.count():
+                alarms.first.dispatch_event("click")  # the device's chart, the map zoomed to it
+                settle(page, "[data-test=chart] canvas", 1500)
+                for _ in range(3):  # back out to the city's clusters
+                    page.locator(".leaflet-control-zoom-out").click()
+                    page.wait_for_timeout(400)
+            page.wait_for_timeout(1500)
+            save(page, "monitor.png")
+            page.context.close()
+
         page = page_as("nanguan-env", "/unit", 1440, 900)
         settle(page, "#app [data-ticket]")
         page.locator("#app [data-ticket]").first.dispatch_event("click")
