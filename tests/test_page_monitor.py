@@ -2,7 +2,8 @@
 through the real broker and `yunguan lifeline`'s consumer: devices on the map with their states and counts,
 the alarm list with the ticket's link, a device's chart with its thresholds drawn in, operators only; and a
 new alarm reaching both pages live — the console's red urgent banner that stays until acknowledged, the
-ticket highlighted in its list, and the monitor's counts."""
+ticket highlighted in its list, several stacking, a raise of the level alerting again, and the monitor's
+counts."""
 from __future__ import annotations
 
 import threading
@@ -134,7 +135,22 @@ def test_monitor_and_the_consoles_urgent_alert(page_for, server, deps, settings,
     banner.locator("[data-test=urgent-open]").click()
     expect(console.locator("[data-test=d-title]")).to_have_text(w1_ticket)
     expect(banner).to_be_visible()  # opening is not acknowledging
+    # A second urgent case stacks on top; raised from level 1 to 2 it alerts again as a raise.
+    later = datetime.now(UTC) + timedelta(seconds=10)
+    _publish(settings, deps.topics, [("g2", _reading("g2", later + timedelta(seconds=i), ppm=100.0)) for i in range(3)])
+    g2_ticket = wait_for(lambda: _ticket_of(engine, "g2"), 30, what="g2's urgent ticket")
+    rows = console.locator("[data-test=urgent-row]")
+    expect(rows).to_have_count(2, timeout=15000)
+    expect(rows.first).to_have_attribute("data-ticket", g2_ticket)
+    expect(rows.first).to_contain_text("紧急工单")
+    _publish(settings, deps.topics, [("g2", _reading("g2", later + timedelta(seconds=5 + i), ppm=300.0))
+                                     for i in range(2)])
+    expect(rows.first).to_contain_text("报警升级至2级", timeout=15000)
+    expect(rows).to_have_count(2)
+    expect(monitor.locator("[data-test=count-l2] b")).to_have_text("2", timeout=20000)
     banner.locator("[data-test=urgent-ack]").click()
+    expect(rows).to_have_count(1)
+    rows.first.locator("[data-test=urgent-ack]").click()
     expect(console.locator("[data-test=urgent]")).to_have_count(0)
     assert "urgent-alert" not in (console.locator(f"[data-test=tickets] tr[data-ticket='{w1_ticket}']")
                                   .get_attribute("class") or "")
