@@ -115,6 +115,8 @@ def test_the_table_its_cases_their_history_the_csv_and_the_printed_report(page_f
     totals = {name: sum(r["counts"][name] for r in api["rows"]) for name in ("dispatched", "closed", "overdue")}
     for name, value in totals.items():
         expect(page.locator(f"[data-figure={name}]")).to_have_text(str(value))
+    on_time = sum(r["counts"]["handled_on_time"] for r in api["rows"]) / totals["dispatched"]
+    expect(page.locator("[data-figure=on_time_rate]")).to_have_text(f"{on_time * 100:.1f}%")
     expect(page.locator(f"[data-test=units] tr[data-key='{NANGUAN_UNIT}'] [data-count=dispatched]")).to_have_text("9")
     expect(page.locator(f"[data-test=units] tr[data-key='{CHAOYANG_UNIT}'] [data-count=dispatched]")).to_have_text("1")
     expect(page.locator("[data-test=units] .tag.red")).to_have_count(1)
@@ -169,4 +171,7 @@ def test_a_dead_delivery_shows_in_the_console(page_for, server, deps, make_user)
     expect(row).to_contain_text("SMTP 550 mailbox unavailable")
     expect(row).to_contain_text("YG-TEST-1")
     assert "zhang@example.cn" not in page.content()
+    # the console leads to the evaluation page
+    page.click("[data-test=link-evaluation]")
+    page.wait_for_url("**/evaluation")
     assert page.problems == [], page.problems
