@@ -11,7 +11,7 @@ export default {
         problem: {
           database_unavailable: "无法连接（{error}）", broker_unavailable: "{address} 无法连接",
           broker_silent: "{address} 不再确认消息，最近一条上报未能进入队列",
-          no_worker: "没有正在运行的受理进程（请启动 yunguan worker）",
+          no_worker: "没有正在运行的受理进程，请运维人员启动受理服务",
           worker_silent: "受理进程 {worker} 已 {seconds} 秒无响应（已退出或被阻塞）",
           worker_unassigned: "受理进程 {worker} 已 {seconds} 秒未分到分区：消费组未能建立（或进程多于分区）",
           worker_lagging: "受理进程 {worker} 积压 {lag} 条，已 {seconds} 秒没有提交进度",
