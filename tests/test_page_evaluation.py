@@ -172,6 +172,7 @@ def test_a_dead_delivery_shows_in_the_console(page_for, server, deps, make_user)
     expect(row).to_contain_text("YG-TEST-1")
     assert "zhang@example.cn" not in page.content()
     # the console leads to the evaluation page
+    page.click("[data-test=command-links-open]")
     page.click("[data-test=link-evaluation]")
     page.wait_for_url("**/evaluation")
     assert page.problems == [], page.problems
