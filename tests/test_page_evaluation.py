@@ -93,6 +93,13 @@ def test_the_table_its_cases_their_history_the_csv_and_the_printed_report(page_f
     lines = list(csv.reader(io.StringIO(got.value.path().read_text(encoding="utf-8"))))
     assert len(lines) == 1 + len(api["rows"])
     assert [ln[0] for ln in lines[1:]] == [r["key"]["code"] or "" for r in api["rows"]]
+    with page.expect_download() as got:
+        page.click("[data-test=xlsx]")
+    from openpyxl import load_workbook
+
+    assert got.value.suggested_filename == "evaluation-2026-09-01-2026-10-01.xlsx"
+    sheet = load_workbook(io.BytesIO(got.value.path().read_bytes()), read_only=True).worksheets[0]
+    assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == [r["key"]["code"] for r in api["rows"]]
 
     # another breakdown and the period's shortcut
     page.select_option("[data-test=by]", "district")
