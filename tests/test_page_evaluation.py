@@ -113,6 +113,10 @@ def test_the_table_its_cases_their_history_the_csv_and_the_printed_report(page_f
     # the period's hotspots on the district map (南关区's communities) and its daily trend
     expect(page.locator("[data-test=heatmap] .screen-district-label", has_text="南关区")).to_be_attached(timeout=15000)
     expect(page.locator(".ev-panel canvas").first).to_be_visible()
+    page.click("[data-test=lang-switch]")  # English in place
+    expect(page.locator("h1")).to_have_text("Evaluation")
+    expect(page.locator("[data-test=sort-dispatched]")).to_have_text("Dispatched")
+    expect(row.locator("[data-count=dispatched]")).to_have_text("9")
     assert page.problems == [], page.problems
 
     # the printable monthly report: the API's numbers, A4 pages
