@@ -145,7 +145,9 @@ def test_the_table_its_cases_their_history_the_csv_and_the_printed_report(page_f
     assert title in text and "红榜" in text and "黑榜" in text
     assert page.problems == [], page.problems
 
-    # a bad month is a 400 naming the field, never a 5xx
+    # a month without cases still renders; a bad month is a 400 naming the field, never a 5xx
+    empty = requests.get(f"{base}/evaluation/report?month=2025-01", headers=_head(base, "ev-ops"), timeout=10)
+    assert empty.status_code == 200 and "本月没有派遣的案件" in empty.text and "2025年1月" in empty.text
     r = requests.get(f"{base}/evaluation/report?month=9999-12", headers=_head(base, "ev-ops"), timeout=10)
     assert r.status_code == 400 and "month" in r.json()["error"]["fields"]
 
