@@ -436,11 +436,18 @@ class Bench:
             tickets = dict(conn.execute(text(
                 "SELECT dt.device_id, t.ticket_no FROM device_tickets dt JOIN tickets t ON t.id = dt.ticket_id "
                 "WHERE dt.alarm = 'threshold'")).all())
-        ms = sorted((arrived[tickets[d]] - sent[d]) * 1000 for d in sent if d in tickets and tickets[d] in arrived)
+        pairs = sorted((sent[d], (arrived[tickets[d]] - sent[d]) * 1000) for d in sent
+                       if d in tickets and tickets[d] in arrived)
+        ms = sorted(p[1] for p in pairs)
+        start = pairs[0][0] if pairs else 0.0
+        worst_by_5s: dict[int, float] = {}  # when in the phase the slow ones were sent
+        for at, v in pairs:
+            bucket = int((at - start) // 5) * 5
+            worst_by_5s[bucket] = round(max(worst_by_5s.get(bucket, 0.0), v))
         q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else [ms[0]] * 99
         return {"rate": rate, "achieved_per_s": round(achieved), "stored_rows_per_s": round(stored_during / duration),
                 "incidents": len(sent), "tickets": len(ms), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1),
-                "p99_ms": round(q[98], 1), "max_ms": round(ms[-1], 1)}
+                "p99_ms": round(q[98], 1), "max_ms": round(ms[-1], 1), "worst_ms_by_5s": worst_by_5s}
 
     def _tickets_seen(self, sent: dict, arrived: dict) -> bool:
         with self.engine.connect() as conn:
