@@ -54,6 +54,9 @@ class KindModel:
     flap_spread: float  # half-width of the flapping, smaller than the band
 
 
+# A device's name says its kind in Chinese, as a city's register would (燃气监测点, not "gas监测点").
+KIND_NAMES = {"gas": "燃气", "water": "供水", "drainage": "排水", "bridge": "桥梁", "heating": "供热"}
+
 # Thresholds below are chosen so that normal values (base ± daily ± drift ± 4 noise) stay clear of level 1.
 KINDS: dict[str, KindModel] = {k.kind: k for k in (
     KindModel("gas", "GAS", "020403", 0.35, (
@@ -118,7 +121,7 @@ def place_devices(areas: list[Area], n: int, seed: int, prefix: str = "sim") -> 
         d = rng.choices(districts, weights)[0]
         lon, lat = _point_in(rng, d, inner)
         out.append(SimDevice(f"{prefix}-{k.kind}-{i + 1:05d}", k.kind, round(lon, 6), round(lat, 6),
-                             f"{d.code}-{k.unit_suffix}"[:32], f"{d.name}{k.kind}监测点{i + 1}",
+                             f"{d.code}-{k.unit_suffix}"[:32], f"{d.name}{KIND_NAMES.get(k.kind, k.kind)}监测点{i + 1}",
                              f"{d.name}{k.kind}管网"))
     return out
 
