@@ -532,3 +532,31 @@ def test_kill_9_mid_stream_opens_no_second_ticket_and_loses_no_alarm(settings, d
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM device_tickets WHERE alarm = 'threshold'")).scalar() == 1
         assert conn.execute(text("SELECT level FROM device_metric_state WHERE device_id = 'g1'")).scalar() == 0
+
+
+def test_status_rows_lag_but_offline_is_confirmed_from_the_readings(deps, registry, engine):
+    """A device heard again within STATUS_EVERY_S keeps its older status row (no write), yet the offline pass
+    does not call it silent while its newest stored reading is within offline_after."""
+    from dataclasses import replace
+
+    from streams.rdkafka import Record
+    from yunguan.wiring import build_lifeline
+
+    deps.settings = replace(deps.settings, lifeline_group="unused")
+    consumer = build_lifeline(deps)
+    consumer.clock = Clock(T0 + timedelta(minutes=2))
+    first, second = T0 + timedelta(minutes=1), T0 + timedelta(minutes=1, seconds=10)
+    consumer.process([Record("sensors.readings", 0, 0, b"g1", _reading("g1", first, ppm=1))])
+    consumer.process([Record("sensors.readings", 0, 1, b"g1", _reading("g1", second, ppm=1))])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT last_at FROM device_status WHERE device_id = 'g1'")).scalar() == first
+        assert conn.execute(text("SELECT count(*) FROM device_metric_state WHERE device_id = 'g1'")).scalar() == 0
+    # 600 s after the status row's instant, but not after the newest reading: g1 stays online; g2 and w1
+    # (never heard, registered at T0 − 1 min) are offline.
+    consumer.clock.at = first + timedelta(seconds=605)
+    consumer.offline_if_due(force=True)
+    assert _tickets(engine, "g1") == []
+    assert [t.alarm for t in _tickets(engine, "g2")] == ["offline"]
+    consumer.clock.at = second + timedelta(seconds=601)
+    consumer.offline_if_due(force=True)
+    assert [t.alarm for t in _tickets(engine, "g1")] == ["offline"]
