@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from prometheus_client import Counter
 from sqlalchemy import text
 
@@ -21,9 +21,12 @@ from gis.areas import city_today
 from gis.crs import Crs, OutsideChina, to_wgs84
 from store import logins, queries
 from store.users import User
+from web import api_models as m
 from web import hygiene, security, uploads
-from web.auth import STAFF_ROLES, Tokens, current_user, require_roles
+from web.api_models import Error
+from web.auth import STAFF_ROLES, Tokens, current_user
 from web.errors import ApiError
+from web.openapi import Media, documented
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -48,14 +51,18 @@ def scope_of(user: User) -> Scope:
     return visible_to(user.role, user.unit_code, user.grid_code)
 
 
+RETRY_AFTER = {"Retry-After": "seconds to wait before trying again"}
+
+
 @bp.post("/auth/token")
+@documented(tags=["auth"], body=m.TokenRequest, body_error=(400, "invalid_body"), auth="none",
+            responses={200: m.Token, 400: Error, 401: Error, 403: Error, 413: Error, 422: Error, 429: Error, 503: Error},
+            headers={429: RETRY_AFTER})
 def issue_token():
     """Throttled per account and per client, every attempt recorded, TOTP `otp` when the account needs one
     (store.logins, decision 0011)."""
-    body = _json_body()
-    username = security.login_text("username", body.get("username"), 64)
-    password = security.login_text("password", body.get("password"), 1024)
-    otp = security.login_text("otp", body.get("otp"), 16, required=False)
+    body: m.TokenRequest = g.body  # validated by the model (web.openapi): text without control characters
+    username, password, otp = body.username, body.password, body.otp or None
     deps = _deps()
     with deps.engine.begin() as conn:
         result = logins.log_in(conn, username, password, otp, logins.Where(security.client_address(), "api"),
@@ -70,6 +77,7 @@ def issue_token():
 
 
 @bp.post("/auth/logout")
+@documented(tags=["auth"], auth="required", responses={200: m.Revoked, 401: Error, 403: Error, 503: Error})
 def revoke_token():
     """Ends every token of the caller's account (and its console sockets), e.g. a lost phone."""
     from store.users import revoke_tokens
@@ -117,6 +125,10 @@ def _photos(files: list) -> list[uploads.CleanImage]:
 
 
 @bp.post("/reports")
+@documented(tags=["reports"], body=m.ReportRequest, validate_body=False,
+            form=Media("multipart/form-data", m.REPORT_FORM_SCHEMA),
+            responses={202: m.ReportAccepted, 400: Error, 401: Error, 403: Error, 413: Error, 415: Error, 422: Error,
+                       429: Error, 503: Error}, headers={429: RETRY_AFTER, 503: RETRY_AFTER})
 def submit_report():
     """The JSON API's adapter of application.accept: parse, authorise the channel, clean the photos, call."""
     body, files = _report_body()
@@ -156,7 +168,9 @@ def submit_report():
 
 
 @bp.get("/reports/<channel>/<report_id>")
+@documented(tags=["reports"], auth="none", responses={200: m.ReportStatus, 400: Error, 404: Error, 503: Error})
 def report_status(channel: str, report_id: str):
+    """Whether a report (by its receipt: channel and report_id) has become a ticket yet."""
     if channel not in CHANNEL_ROLES:
         raise ApiError(404, "not_found", f"unknown channel {channel!r}")
     with _deps().engine.connect() as conn:
@@ -230,7 +244,11 @@ def _instant_arg(name: str, default: datetime | None = None) -> datetime | None:
 
 
 @bp.get("/tickets/<ticket_no>")
+@documented(tags=["tickets"], responses={200: m.Ticket, 400: Error, 401: Error, 404: Error, 429: Error, 503: Error},
+            headers={429: RETRY_AFTER})
 def get_ticket(ticket_no: str):
+    """A ticket: the whole record with the caller's `actions` for staff in scope, else the public view
+    (residents' look-ups share a rate limit per client)."""
     user = current_user()
     with _deps().engine.connect() as conn:
         ticket = queries.get_ticket(conn, ticket_no, scope_of(user)) if user else None
@@ -286,8 +304,12 @@ def _command(body: dict) -> Command:
 
 
 @bp.post("/tickets/<ticket_no>/actions")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["tickets"], roles=STAFF_ROLES, body=m.ActionRequest,
+            responses={200: m.Ticket, 400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 413: Error,
+                       422: Error, 503: Error})
 def ticket_action(ticket_no: str):
+    """Act on a ticket (contract §4): `action` with the `version` acted on; 409 when it changed meanwhile,
+    403/422 with the actions `allowed` instead."""
     command = _command(_json_body())
     deps = _deps()
     with deps.engine.connect() as conn:
@@ -353,7 +375,9 @@ def _action_attachments(raw) -> list[dict]:
 
 
 @bp.post("/media")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["tickets"], roles=STAFF_ROLES, form=Media("multipart/form-data", m.MEDIA_FORM_SCHEMA),
+            responses={201: m.Uploaded, 400: Error, 401: Error, 403: Error, 413: Error, 415: Error, 422: Error,
+                       503: Error})
 def upload_media():
     """Photos for actions (处置, 核查): checked and re-encoded like report photos; answers their attachments."""
     if request.mimetype != "multipart/form-data":
@@ -385,34 +409,33 @@ def _split(deps, ticket_no: str, command: Command, user: User) -> str:
 
 
 @bp.get("/route")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["routing"], roles=STAFF_ROLES, query=m.RouteQuery,
+            responses={200: m.RouteDecision, 400: Error, 401: Error, 403: Error, 422: Error, 503: Error})
 def route():
-    lon, lat = _number_arg("lon"), _number_arg("lat")
-    crs = request.args.get("crs", "wgs84")
-    if crs not in set(Crs):
-        raise ApiError(400, "invalid_query", "unknown crs", {"crs": f"must be one of {', '.join(Crs)}"})
+    """The routing decision for a point (contract §5): areas per level, the unit, the rule, and why."""
+    query: m.RouteQuery = g.query
     try:
-        lon, lat = to_wgs84(lon, lat, crs)
+        lon, lat = to_wgs84(query.lon, query.lat, query.crs)
     except OutsideChina as exc:
         raise ApiError(422, "outside_china", str(exc), {"lon": "outside China", "lat": "outside China"}) from None
-    category = request.args.get("category") or None
-    return jsonify(decide_route(current_app.extensions["yunguan_routing"](), lon, lat, category))
+    return jsonify(decide_route(current_app.extensions["yunguan_routing"](), lon, lat, query.category))
 
 
 @bp.get("/areas")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["routing"], roles=STAFF_ROLES, query=m.AreasQuery,
+            responses={200: m.FeatureCollection, 400: Error, 401: Error, 403: Error, 503: Error})
 def areas():
-    level = request.args.get("level") or None
-    if level and level not in ("district", "street", "community", "grid"):
-        raise ApiError(400, "invalid_query", "unknown level", {"level": "district, street, community or grid"})
-    simplify = _number_arg("simplify_m", 0.0)
+    """The areas of one level (or all) valid today, as a GeoJSON FeatureCollection."""
+    query: m.AreasQuery = g.query
     with _deps().engine.connect() as conn:
-        return jsonify(queries.areas_geojson(conn, level, city_today(_deps().settings.timezone),
-                                             simplify_m=min(max(simplify, 0.0), 500.0)))
+        return jsonify(queries.areas_geojson(conn, query.level, city_today(_deps().settings.timezone),
+                                             simplify_m=min(max(query.simplify_m, 0.0), 500.0)))
 
 
 @bp.get("/categories")
+@documented(tags=["routing"], auth="none", responses={200: m.JsonList, 503: Error})
 def categories():
+    """The category taxonomy (部件/事件: 大类 and 小类) with the deadlines of each."""
     with _deps().engine.connect() as conn:
         return jsonify(queries.categories(conn))
 
@@ -421,4 +444,4 @@ def categories():
 # web/api_lookup.py, 综合评价 with its exports, hotspots and trends in web/api_evaluation.py, the wall
 # screen's live figures in web/api_screen.py and notification deliveries in web/api_notify.py, on this
 # blueprint; importing them registers them.
-from web import api_devices, api_evaluation, api_lookup, api_notify, api_screen  # noqa: E402, F401
+from web import api_devices, api_docs, api_evaluation, api_lookup, api_notify, api_screen  # noqa: E402, F401

@@ -8,17 +8,21 @@ import gzip
 from datetime import timedelta
 
 import orjson
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 
 from dispatch.vocabulary import CITY_WIDE_ROLES
 from store import lifeline
-from web.api import _choice_arg, _deps, _instant_arg, _int_arg, bp
-from web.auth import STAFF_ROLES, current_user, require_roles
+from web import api_models as m
+from web.api import _deps, bp
+from web.api_models import Error
+from web.auth import STAFF_ROLES, current_user
 from web.errors import ApiError
+from web.openapi import documented
 
 DEVICE_STATUSES = ("normal", "alarm", "offline")
 MAX_POINTS = 2000  # a series longer than this is averaged per bin (with min, max and count)
 MAX_RANGE = timedelta(days=366)
+ERRORS = {400: Error, 401: Error, 403: Error, 503: Error}
 
 
 def _scope() -> tuple[str | None, str | None]:
@@ -32,16 +36,11 @@ def _scope() -> tuple[str | None, str | None]:
 
 
 @bp.get("/devices")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["lifeline"], roles=STAFF_ROLES, query=m.DevicesQuery, responses={200: m.DevicePage, **ERRORS})
 def list_devices():
-    status = _choice_arg("status", DEVICE_STATUSES)
-    kind = request.args.get("kind") or None
-    if kind is not None and len(kind) > 32:
-        raise ApiError(400, "invalid_query", "kind is too long", {"kind": "at most 32 characters"})
-    limit = _int_arg("limit", 500, 1, 5000)
-    after = request.args.get("cursor") or None
-    if after is not None and len(after) > 64:
-        raise ApiError(400, "invalid_query", "cursor is not a cursor", {"cursor": "pass next_cursor of the last page"})
+    """A page of the devices in the caller's scope, by status and kind."""
+    query: m.DevicesQuery = g.query
+    status, kind, limit, after = query.status, query.kind, query.limit, query.cursor
     unit, grid = _scope()
     with _deps().engine.connect() as conn:
         rows = lifeline.device_page(conn, status=status, kind=kind, unit=unit, grid=grid, after=after,
@@ -59,12 +58,14 @@ def list_devices():
 
 
 @bp.get("/devices/<device_id>/readings")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["lifeline"], roles=STAFF_ROLES, query=m.DeviceRangeQuery,
+            responses={200: m.Readings, 404: Error, **ERRORS})
 def device_readings(device_id: str):
     """`from` (default: a day before `to`) and `to` (default: now); at most a year. Up to MAX_POINTS readings
     per metric come as stored; a longer range is averaged per bin (`bin_s`), each point with min, max, n."""
-    until = _instant_arg("to") or _deps().clock()
-    since = _instant_arg("from") or until - timedelta(days=1)
+    query: m.DeviceRangeQuery = g.query
+    until = query.to or _deps().clock()
+    since = query.from_ or until - timedelta(days=1)
     if since >= until:
         raise ApiError(400, "invalid_query", "from must be before to", {"from": "must be before to"})
     if until - since > MAX_RANGE:
@@ -95,13 +96,6 @@ MAP_FIELDS = ("device_id", "kind", "lon", "lat", "status", "level", "ticket_no")
 MAP_LIMIT = 20000  # the whole network of a city in one answer (10,000 devices: tens of kB gzipped)
 
 
-def _kind_arg() -> str | None:
-    kind = request.args.get("kind") or None
-    if kind is not None and len(kind) > 32:
-        raise ApiError(400, "invalid_query", "kind is too long", {"kind": "at most 32 characters"})
-    return kind
-
-
 def _compact(body: dict) -> Response:
     """orjson, gzipped when the client takes it: the map's answer is the largest a page asks for."""
     raw = orjson.dumps(body)
@@ -114,12 +108,12 @@ def _compact(body: dict) -> Response:
 
 
 @bp.get("/devices/map")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["lifeline"], roles=STAFF_ROLES, query=m.DeviceMapQuery, responses={200: m.DeviceMap, **ERRORS})
 def device_map():
     """Every device of the caller's scope as rows of MAP_FIELDS (no per-item keys: a tenth of the size of the
     paged list), up to `limit` (default and most MAP_LIMIT); `truncated` says whether there were more."""
-    kind = _kind_arg()
-    limit = _int_arg("limit", MAP_LIMIT, 1, MAP_LIMIT)
+    query: m.DeviceMapQuery = g.query
+    kind, limit = query.kind, query.limit
     unit, grid = _scope()
     with _deps().engine.connect() as conn:
         rows = lifeline.device_map(conn, kind=kind, unit=unit, grid=grid, limit=limit + 1)
@@ -128,7 +122,7 @@ def device_map():
 
 
 @bp.get("/devices/summary")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["lifeline"], roles=STAFF_ROLES, responses={200: m.DeviceSummary, **ERRORS})
 def device_summary():
     """Counts of the caller's devices: per status, per alarm level, per kind (each with its statuses)."""
     unit, grid = _scope()
@@ -148,7 +142,7 @@ def device_summary():
 
 
 @bp.get("/devices/<device_id>")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["lifeline"], roles=STAFF_ROLES, responses={200: m.Device, 404: Error, **ERRORS})
 def device_detail(device_id: str):
     """One device with its open tickets and its kind's thresholds per metric (what the chart draws in).
     (`map` and `summary` are the two routes above, never device ids here.)"""

@@ -13,14 +13,21 @@ from flask import Response, request
 from application import evaluate
 from dispatch.kpi import BREAKDOWNS, COUNTS, RATES, WEIGHT_RATES
 from dispatch.vocabulary import Role
+from web import api_models as m
 from web.api import _choice_arg, _deps, _int_arg, _number_arg, bp
-from web.auth import require_roles
+from web.api_models import Error
 from web.errors import ApiError
+from web.openapi import Media, documented
 
 EVALUATORS = (str(Role.ADMIN), str(Role.OPERATOR))
 AREA_LEVELS = ("grid", "community", "street", "district")
 MAX_TREND_DAYS = 400
 MAX_CSV_CASES = 100_000
+ERRORS = {400: Error, 401: Error, 403: Error, 503: Error}
+CSV = Media("text/csv", {"type": "string", "contentMediaType": "text/csv"}, description="UTF-8 CSV with a header row")
+XLSX = Media("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             {"type": "string", "contentMediaType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+             description="an XLSX workbook")
 
 
 def _json(body: dict) -> Response:
@@ -74,7 +81,7 @@ def _table(by: str, start: date, end: date) -> dict:
 
 
 @bp.get("/evaluation")
-@require_roles(*EVALUATORS)
+@documented(tags=["evaluation"], roles=EVALUATORS, query=m.EvaluationQuery, responses={200: m.EvaluationTable, **ERRORS})
 def evaluation():
     """The table of one breakdown (`by`, default unit) for the tickets first dispatched in [from, to)."""
     start, end = _period()
@@ -82,7 +89,7 @@ def evaluation():
 
 
 @bp.get("/evaluation/cases")
-@require_roles(*EVALUATORS)
+@documented(tags=["evaluation"], roles=EVALUATORS, query=m.CasesQuery, responses={200: m.CasesPage, **ERRORS})
 def evaluation_cases():
     """A page of the tickets behind one count (`count`) of one row (`key`; `none` for the row without a
     key); `total` is the figure of the table."""
@@ -131,7 +138,7 @@ def _filename(stem: str, start: date, end: date, ext: str) -> dict:
 
 
 @bp.get("/evaluation.csv")
-@require_roles(*EVALUATORS)
+@documented(tags=["evaluation"], roles=EVALUATORS, query=m.EvaluationQuery, responses={200: CSV, **ERRORS})
 def evaluation_csv():
     """The rows of one breakdown as CSV (UTF-8), the columns of the table."""
     by, (start, end) = _by(), _period()
@@ -145,7 +152,7 @@ def evaluation_csv():
 
 
 @bp.get("/evaluation/cases.csv")
-@require_roles(*EVALUATORS)
+@documented(tags=["evaluation"], roles=EVALUATORS, query=m.CasesCsvQuery, responses={200: CSV, **ERRORS})
 def evaluation_cases_csv():
     """Every ticket behind one count of one row, as CSV (at most 100,000)."""
     by, (start, end) = _by(), _period()
@@ -171,7 +178,7 @@ def evaluation_cases_csv():
 
 
 @bp.get("/evaluation.xlsx")
-@require_roles(*EVALUATORS)
+@documented(tags=["evaluation"], roles=EVALUATORS, query=m.XlsxQuery, responses={200: XLSX, **ERRORS})
 def evaluation_xlsx():
     """A workbook: one sheet per breakdown (the one asked for with `by` first), and the formulas with the
     weights on a sheet of their own."""
@@ -230,7 +237,8 @@ def _workbook(tables: dict[str, dict], start: date, end: date) -> bytes:
 # --- hotspots and trends -------------------------------------------------------------------------------------
 
 @bp.get("/hotspots")
-@require_roles(*EVALUATORS)
+@documented(tags=["evaluation"], roles=EVALUATORS, query=m.HotspotsQuery,
+            responses={200: Media("application/geo+json", model=m.FeatureCollection), **ERRORS})
 def hotspots():
     """Tickets opened in the period per area of `level` (default grid), optionally of one category (any level
     of the taxonomy), as a GeoJSON FeatureCollection with properties {code, name, count}."""
@@ -248,7 +256,7 @@ def hotspots():
 
 
 @bp.get("/trends")
-@require_roles(*EVALUATORS)
+@documented(tags=["evaluation"], roles=EVALUATORS, query=m.PeriodQuery, responses={200: m.JsonObject, **ERRORS})
 def trends():
     """Per day of [from, to): tickets opened per channel, first dispatches, closures, deadlines missed."""
     start, end = _period()

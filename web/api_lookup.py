@@ -6,20 +6,19 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 from sqlalchemy import text
 
-from dispatch.taxonomy import is_subclass_code
 from dispatch.vocabulary import CITY_WIDE_ROLES, STATUS_LABELS
 from gis.areas import city_today
-from gis.crs import Crs, OutsideChina, to_wgs84
+from gis.crs import OutsideChina, to_wgs84
 from store import lookup, queries
-from web.api import _bool_arg, _choice_arg, _deps, _instant_arg, _int_arg, _number_arg, bp, scope_of
-from web.auth import STAFF_ROLES, current_user, require_roles
+from web import api_models as m
+from web.api import _bool_arg, _choice_arg, _deps, _instant_arg, _int_arg, bp, scope_of
+from web.api_models import Error
+from web.auth import STAFF_ROLES, current_user
 from web.errors import ApiError
-
-MAX_TEXT = 64  # characters of typed text a suggestion takes (q)
-NEARBY_DEFAULT_M, NEARBY_MAX_M = 200, 2000
+from web.openapi import documented
 
 
 def _today():
@@ -58,8 +57,10 @@ def _cursor_arg(sort: str) -> queries.Cursor | None:
 
 
 @bp.get("/tickets")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["tickets"], roles=STAFF_ROLES, query=m.TicketListQuery,
+            responses={200: m.TicketPage, 400: Error, 401: Error, 403: Error, 503: Error})
 def list_tickets():
+    """A page of the tickets in the caller's scope, newest first or by deadline; `next_cursor` is opaque."""
     sort = _choice_arg("sort", queries.SORTS) or "newest"
     with _deps().engine.connect() as conn:
         items, next_cursor = queries.list_tickets(
@@ -85,76 +86,53 @@ def _statuses_arg() -> tuple[str, ...]:
 
 # --- duplicate hints -----------------------------------------------------------------------------------------
 
-def _point_args() -> tuple[float, float]:
-    """lon, lat (required) and crs (default wgs84), as a WGS-84 point."""
-    lon, lat = _number_arg("lon"), _number_arg("lat")
-    crs = request.args.get("crs") or "wgs84"
-    if crs not in set(Crs):
-        raise ApiError(400, "invalid_query", "unknown crs", {"crs": f"must be one of {', '.join(Crs)}"})
-    try:
-        return to_wgs84(lon, lat, crs)
-    except OutsideChina as exc:
-        raise ApiError(422, "outside_china", str(exc), {"lon": "outside China", "lat": "outside China"}) from None
-
-
 @bp.get("/tickets/nearby")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["tickets"], roles=STAFF_ROLES, query=m.NearbyQuery,
+            responses={200: m.Items, 400: Error, 401: Error, 403: Error, 422: Error, 503: Error})
 def nearby_tickets():
     """Open tickets in the caller's scope near a point, nearest first (the same 小类 first when `category` is
     given): the duplicate hints of the call registration form."""
-    lon, lat = _point_args()
-    radius = _number_arg("radius_m", float(NEARBY_DEFAULT_M))
-    if not 1 <= radius <= NEARBY_MAX_M:
-        raise ApiError(400, "invalid_query", "radius_m out of range",
-                       {"radius_m": f"must be between 1 and {NEARBY_MAX_M} metres"})
-    category = request.args.get("category") or None
-    if category is not None and not is_subclass_code(category):
-        raise ApiError(400, "invalid_query", "category must be a 小类 code", {"category": "must be a 小类 code"})
+    query: m.NearbyQuery = g.query  # radius_m within 1–2000 m, category a 小类 code: the model's rules
+    try:
+        lon, lat = to_wgs84(query.lon, query.lat, query.crs)
+    except OutsideChina as exc:
+        raise ApiError(422, "outside_china", str(exc), {"lon": "outside China", "lat": "outside China"}) from None
     with _deps().engine.connect() as conn:
-        items = queries.nearby_tickets(conn, scope_of(current_user()), lon, lat, radius, category=category,
-                                       limit=_int_arg("limit", 20, 1, 100))
+        items = queries.nearby_tickets(conn, scope_of(current_user()), lon, lat, query.radius_m,
+                                       category=query.category, limit=query.limit)
     return jsonify({"items": items})
 
 
 # --- the gazetteer -------------------------------------------------------------------------------------------
 
-def _text_arg(name: str, required: bool) -> str | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        if required:
-            raise ApiError(400, "invalid_query", f"{name} is required", {name: f"1 to {MAX_TEXT} characters"})
-        return None
-    if len(raw) > MAX_TEXT:
-        raise ApiError(400, "invalid_query", f"{name} is too long", {name: f"at most {MAX_TEXT} characters"})
-    return raw
-
-
 @bp.get("/places")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["lookup"], roles=STAFF_ROLES, query=m.PlacesQuery,
+            responses={200: m.JsonList, 400: Error, 401: Error, 403: Error, 503: Error})
 def places():
     """Gazetteer places whose name matches the typed text, best first, with the areas they lie in."""
-    q = _text_arg("q", required=True)
-    limit = _int_arg("limit", 10, 1, 50)
+    query: m.PlacesQuery = g.query
     with _deps().engine.connect() as conn:
-        return jsonify(lookup.places(conn, q, limit, _today()))
+        return jsonify(lookup.places(conn, query.q, query.limit, _today()))
 
 
 # --- units ---------------------------------------------------------------------------------------------------
 
 @bp.get("/units")
-@require_roles(*STAFF_ROLES)
+@documented(tags=["lookup"], roles=STAFF_ROLES, responses={200: m.JsonList, 401: Error, 403: Error, 503: Error})
 def units():
+    """Every unit with its level, kind, parent and district."""
     with _deps().engine.connect() as conn:
         return jsonify(lookup.units(conn, _today()))
 
 
 @bp.get("/tickets/<ticket_no>/units")
-@require_roles(*CITY_WIDE_ROLES)
+@documented(tags=["lookup"], roles=CITY_WIDE_ROLES, query=m.TicketUnitsQuery,
+            responses={200: m.JsonList, 400: Error, 401: Error, 403: Error, 404: Error, 503: Error})
 def ticket_units(ticket_no: str):
     """Units ranked for dispatching this ticket: the duty matrix's answer for its category and area, then the
     units of its district, then the rest; `q` keeps those whose name or code contains it."""
-    q = _text_arg("q", required=False)
-    limit = _int_arg("limit", 50, 1, 500)
+    query: m.TicketUnitsQuery = g.query
+    q, limit = query.q or None, query.limit
     with _deps().engine.connect() as conn:
         row = conn.execute(text("SELECT category, area, ST_X(location) AS lon, ST_Y(location) AS lat FROM tickets "
                                 "WHERE ticket_no = :no"), {"no": ticket_no}).first()

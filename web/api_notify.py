@@ -4,12 +4,14 @@ Registered on web.api's blueprint; thin like it: parse, call one query, render. 
 e-mail or SMS delivery shows its target masked (z***@example.cn, 139****4321)."""
 from __future__ import annotations
 
-from flask import jsonify
+from flask import g, jsonify
 
 from dispatch.vocabulary import Role
 from store import deliveries
-from web.api import _bool_arg, _deps, _int_arg, bp
-from web.auth import require_roles
+from web import api_models as m
+from web.api import _deps, bp
+from web.api_models import Error
+from web.openapi import documented
 
 
 def _iso(value):
@@ -17,12 +19,12 @@ def _iso(value):
 
 
 @bp.get("/deliveries")
-@require_roles(str(Role.ADMIN), str(Role.OPERATOR))
+@documented(tags=["notifications"], roles=(str(Role.ADMIN), str(Role.OPERATOR)), query=m.DeliveriesQuery,
+            responses={200: m.DeliveryPage, 400: Error, 401: Error, 403: Error, 503: Error})
 def list_deliveries():
     """A page of deliveries, newest first; `failed=1`: dead ones and pending ones whose last try failed."""
-    failed = bool(_bool_arg("failed"))
-    limit = _int_arg("limit", 50, 1, 500)
-    before = _int_arg("cursor", None, 1, 2**62)
+    query: m.DeliveriesQuery = g.query
+    failed, limit, before = bool(query.failed), query.limit, query.cursor
     with _deps().engine.connect() as conn:
         rows = deliveries.list_deliveries(conn, failed=failed, limit=limit + 1, before=before)
     more = len(rows) > limit

@@ -11,13 +11,18 @@ from flask import jsonify
 from dispatch.vocabulary import Role
 from gis.areas import city_today
 from store import screen
+from web import api_models as m
 from web.api import _deps, bp
-from web.auth import require_roles
+from web.api_models import Error
+from web.openapi import documented
 
 
 @bp.get("/screen")
-@require_roles(str(Role.ADMIN), str(Role.OPERATOR))
+@documented(tags=["screen"], roles=(str(Role.ADMIN), str(Role.OPERATOR)),
+            responses={200: m.ScreenFigures, 401: Error, 403: Error, 503: Error})
 def screen_figures():
+    """The wall screen's live figures: open, pending, urgent, overdue and due-soon tickets now, opened and
+    closed today, and the same per district."""
     deps = _deps()
     now = deps.clock()
     tz = ZoneInfo(deps.settings.timezone)

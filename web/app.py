@@ -7,7 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 
-from web import api, errors, health, hygiene, open311, pages, pwa, security, sockets
+from web import api, api_docs, errors, health, hygiene, open311, pages, pwa, security, sockets
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{tiles}; "
@@ -56,6 +56,7 @@ def create_app(deps, routing, *, relay_events: bool = True) -> tuple[Flask, Sock
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=deps.settings.trusted_proxies, x_proto=1)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_docs.docs_bp)  # /api/docs: the OpenAPI document as a page (decision 0018)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(open311.bp)
