@@ -4,6 +4,9 @@ machine's PostgreSQL and a private Tansu broker, against the naive consumer in t
     .venv/bin/python bench/readings.py                      # 10,000 devices, 1,000,000 readings
     .venv/bin/python bench/readings.py --phases latency     # one phase only (throughput, naive, latency)
 
+CPU per reading counts the consumer processes, this database's backends with the server's writer
+processes, the bench's own broker and the harness (not the other sessions' databases and brokers).
+
 Set-up: a database of its own (`yunguan_bench_readings`, dropped and made again), the demo areas and units,
 the simulator's thresholds for every kind, and `--devices` devices (yunguan/sensor_sim.py) loaded through the
 application's loaders. `--incident-devices` gas devices are kept out of the bulk stream for the incidents.
@@ -161,30 +164,21 @@ def produce(producer, topic: str, messages, on_delivery=None) -> None:
 
 # --- the harness ----------------------------------------------------------------------------------------------
 
-def cpu_seconds(procs: list[subprocess.Popen]) -> dict[str, float]:
-    """CPU time (user + system) used so far by the consumers, PostgreSQL, the broker and this harness."""
+def cpu_seconds(procs: list[subprocess.Popen], postgres: set[int], broker: set[int]) -> dict[str, float]:
+    """CPU time (user + system) used so far by the consumers, this bench's PostgreSQL backends (and the
+    server's writer processes), its own broker and this harness — not the other sessions' databases and
+    brokers on the same machine. Linux /proc only."""
     tick = os.sysconf("SC_CLK_TCK")
-    ours = {p.pid for p in procs}
-    out = {"consumers": 0.0, "postgres": 0.0, "broker": 0.0, "harness": 0.0}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        used = (int(fields[11]) + int(fields[12])) / tick
-        pid = int(entry.name)
-        if pid in ours:
-            out["consumers"] += used
-        elif comm.startswith("postgres"):
-            out["postgres"] += used
-        elif comm.startswith("tansu"):
-            out["broker"] += used
-        elif pid == os.getpid():
-            out["harness"] += used
+    groups = {"consumers": {p.pid for p in procs}, "postgres": postgres, "broker": broker, "harness": {os.getpid()}}
+    out = dict.fromkeys(groups, 0.0)
+    for name, pids in groups.items():
+        for pid in pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            out[name] += (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
@@ -275,6 +269,17 @@ class Bench:
             except subprocess.TimeoutExpired:
                 p.kill()
 
+    def _pids(self) -> tuple[set[int], set[int]]:
+        """This database's backends and the server's WAL writer, checkpointer and background writer; the
+        broker this bench started (none with --bootstrap)."""
+        with self.engine.connect() as conn:
+            pg = set(conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "OR backend_type IN ('walwriter', 'checkpointer', 'background writer')")).scalars())
+        pid_file = self.state / "tansu.pid"
+        broker = {int(pid_file.read_text().strip())} if not self.args.bootstrap and pid_file.exists() else set()
+        return pg, broker
+
     def rows(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(text("SELECT count(*) FROM sensor_readings")).scalar_one()
@@ -339,7 +344,8 @@ class Bench:
                 readings, rows, produce_s = self._backlog(topics.sensor_readings, n)
             finally:
                 start_rows = self.rows()
-                before = cpu_seconds(procs)
+                pids = self._pids()
+                before = cpu_seconds(procs, *pids)
                 for p in procs:
                     os.kill(p.pid, signal.SIGCONT)
             samples = [(time.monotonic(), start_rows)]
@@ -349,7 +355,7 @@ class Bench:
                 samples.append((time.monotonic(), self.rows()))
                 if samples[-1][1] >= start_rows + rows:
                     break
-            after = cpu_seconds(procs)
+            after = cpu_seconds(procs, *pids)
         finally:
             self._stop(procs)
         done_rows = samples[-1][1] - start_rows

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import orjson
+from psycopg.errors import UniqueViolation
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
@@ -133,22 +134,36 @@ def ensure_partitions(conn: Connection, days: Iterable[date]) -> None:
 
 
 def copy_readings(conn: Connection, rows: list[tuple[str, str, datetime, float]]) -> int:
-    """Write (device_id, metric, at, value) rows: binary COPY into a staging table, then one INSERT … ON CONFLICT
-    DO NOTHING into the partitioned table (a redelivered reading is stored once; a reading twice in one batch
-    too). Returns rows inserted."""
+    """Write (device_id, metric, at, value) rows; returns rows inserted. A reading already stored (a redelivery)
+    is stored once.
+
+    First a binary COPY straight into `sensor_readings` (PostgreSQL routes the rows to their day partitions)
+    inside a savepoint: nearly every batch is new readings, and this writes them once. If one of them is
+    there already (a redelivered batch, or a reading twice in one batch) the savepoint is rolled back and the
+    batch goes the careful way: COPY into a staging table, then INSERT … ON CONFLICT DO NOTHING."""
     if not rows:
         return 0
+    raw = conn.connection.dbapi_connection
+    try:
+        with conn.begin_nested():
+            _copy(raw, "sensor_readings", rows)
+        return len(rows)
+    except UniqueViolation:
+        pass
     conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS lifeline_stage (device_id text, metric text, "
                       "at timestamptz, value float8) ON COMMIT DELETE ROWS"))
-    raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur, cur.copy("COPY lifeline_stage (device_id, metric, at, value) FROM STDIN "
-                                       "(FORMAT BINARY)") as copy:
-        copy.set_types(["text", "text", "timestamptz", "float8"])
-        for row in rows:
-            copy.write_row(row)
+    _copy(raw, "lifeline_stage", rows)
     return conn.execute(text(
         "INSERT INTO sensor_readings (device_id, metric, at, value) SELECT device_id, metric, at, value "
         "FROM lifeline_stage ON CONFLICT DO NOTHING")).rowcount
+
+
+def _copy(raw, table: str, rows: list[tuple[str, str, datetime, float]]) -> None:
+    with raw.cursor() as cur, cur.copy(f"COPY {table} (device_id, metric, at, value) FROM STDIN (FORMAT BINARY)") \
+            as copy:
+        copy.set_types(["text", "text", "timestamptz", "float8"])
+        for row in rows:
+            copy.write_row(row)
 
 
 def drop_before(conn: Connection, day: date) -> int:
