@@ -8,13 +8,13 @@ import io
 from datetime import date
 
 import orjson
-from flask import Response, request
+from flask import Response, g
 
 from application import evaluate
 from dispatch.kpi import BREAKDOWNS, COUNTS, RATES, WEIGHT_RATES
 from dispatch.vocabulary import Role
 from web import api_models as m
-from web.api import _choice_arg, _deps, _int_arg, _number_arg, bp
+from web.api import _deps, bp
 from web.api_models import Error
 from web.errors import ApiError
 from web.openapi import Media, documented
@@ -40,33 +40,20 @@ def _bad(field: str, why: str) -> ApiError:
     return ApiError(400, "invalid_query", f"{field}: {why}", {field: why})
 
 
-def _date_arg(name: str, default: date) -> date:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        if len(raw) != 10:
-            raise ValueError(raw)
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise _bad(name, "must be a date YYYY-MM-DD (the city's calendar)") from None
-
-
 def _period() -> tuple[date, date]:
-    """`from` and `to` (exclusive), both defaulting to the current month in the city's time zone."""
+    """`from` and `to` (exclusive) of the validated query (web.api_models.PeriodQuery), both defaulting to the
+    current month in the city's time zone."""
     deps = _deps()
     first, next_first = evaluate.current_month(deps.settings.timezone, deps.clock())
-    start, end = _date_arg("from", first), _date_arg("to", next_first)
+    query: m.PeriodQuery = g.query
+    start, end = query.from_ or first, query.to or next_first
     if end <= start:
         raise _bad("to", "must be after from (to is exclusive)")
     return start, end
 
 
-def _by(default: str | None = "unit") -> str:
-    by = _choice_arg("by", BREAKDOWNS) or default
-    if by is None:
-        raise _bad("by", f"required: one of {', '.join(BREAKDOWNS)}")
-    return by
+def _by() -> str:
+    return g.query.by  # one of BREAKDOWNS, default unit (web.api_models.EvaluationQuery)
 
 
 def _policy() -> evaluate.Policy:
@@ -94,32 +81,22 @@ def evaluation_cases():
     """A page of the tickets behind one count (`count`) of one row (`key`; `none` for the row without a
     key); `total` is the figure of the table."""
     by, (start, end) = _by(), _period()
-    key, count = _key(by), _count()
-    after = _int_arg("cursor", None, 1, 2**62)
+    key, count = _key(by), g.query.count
+    after = g.query.cursor
     deps = _deps()
     with deps.engine.connect() as conn:
         return _json(evaluate.cases(conn, by, key, count, start, end, now=deps.clock(),
-                                      timezone=deps.settings.timezone, limit=_int_arg("limit", 50, 1, 500),
+                                      timezone=deps.settings.timezone, limit=g.query.limit,
                                       after=after))
 
 
 def _key(by: str) -> str:
-    key = (request.args.get("key") or "").strip()
-    if not key:
-        raise _bad("key", f"required: the code of the row (`{evaluate.NO_KEY}` for the row without one)")
-    if len(key) > 32:
-        raise _bad("key", "at most 32 characters")
+    """The row's code (stripped, 1 to 32 characters: the model's rules) if the breakdown has such a row."""
+    key = g.query.key
     with _deps().engine.connect() as conn:
         if not evaluate.known_key(conn, by, key):
             raise _bad("key", f"no {by} with this code")
     return key
-
-
-def _count() -> str:
-    count = request.args.get("count") or ""
-    if count not in COUNTS:
-        raise _bad("count", f"required: one of {', '.join(COUNTS)}")
-    return count
 
 
 # --- exports -------------------------------------------------------------------------------------------------
@@ -156,7 +133,7 @@ def evaluation_csv():
 def evaluation_cases_csv():
     """Every ticket behind one count of one row, as CSV (at most 100,000)."""
     by, (start, end) = _by(), _period()
-    key, count = _key(by), _count()
+    key, count = _key(by), g.query.count
     deps = _deps()
     out = io.StringIO()
     writer = csv.writer(out)
@@ -182,7 +159,7 @@ def evaluation_cases_csv():
 def evaluation_xlsx():
     """A workbook: one sheet per breakdown (the one asked for with `by` first), and the formulas with the
     weights on a sheet of their own."""
-    first = _by() if request.args.get("by") else None
+    first = g.query.by  # None: the sheets in their usual order
     start, end = _period()
     order = [first, *(b for b in BREAKDOWNS if b != first)] if first else list(BREAKDOWNS)
     tables = {by: _table(by, start, end) for by in order}
@@ -242,10 +219,10 @@ def _workbook(tables: dict[str, dict], start: date, end: date) -> bytes:
 def hotspots():
     """Tickets opened in the period per area of `level` (default grid), optionally of one category (any level
     of the taxonomy), as a GeoJSON FeatureCollection with properties {code, name, count}."""
-    level = _choice_arg("level", AREA_LEVELS) or "grid"
-    start, end = _period()
-    category = (request.args.get("category") or "").strip() or None
-    simplify = _number_arg("simplify_m", 0.0)
+    query: m.HotspotsQuery = g.query
+    level, (start, end) = query.level, _period()
+    category = (query.category or "").strip() or None
+    simplify = query.simplify_m
     deps = _deps()
     with deps.engine.connect() as conn:
         if category is not None and not evaluate.known_category(conn, category):

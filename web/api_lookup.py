@@ -6,15 +6,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, jsonify
 from sqlalchemy import text
 
-from dispatch.vocabulary import CITY_WIDE_ROLES, STATUS_LABELS
+from dispatch.vocabulary import CITY_WIDE_ROLES
 from gis.areas import city_today
 from gis.crs import OutsideChina, to_wgs84
 from store import lookup, queries
 from web import api_models as m
-from web.api import _bool_arg, _choice_arg, _deps, _instant_arg, _int_arg, bp, scope_of
+from web.api import _deps, bp, scope_of
 from web.api_models import Error
 from web.auth import STAFF_ROLES, current_user
 from web.errors import ApiError
@@ -42,12 +42,15 @@ def _render_cursor(cursor: queries.Cursor | None, sort: str) -> str | None:
     return f"{at}.{cursor.id}"
 
 
-def _cursor_arg(sort: str) -> queries.Cursor | None:
-    raw = request.args.get("cursor")
+def _cursor_arg(raw: str | None, sort: str) -> queries.Cursor | None:
+    """The cursor's form depends on `sort`, so the view reads it, not the model."""
     if not raw:
         return None
     if sort != "deadline":
-        return queries.Cursor(_int_arg("cursor", None, 1, 2**62))
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 2**62:
+            raise ApiError(400, "invalid_query", "cursor must be an integer",
+                           {"cursor": "pass next_cursor of the previous page, with the same sort"})
+        return queries.Cursor(int(raw))
     found = _DEADLINE_CURSOR.fullmatch(raw)
     if found is None:
         raise ApiError(400, "invalid_query", "cursor is not a cursor of this sort",
@@ -61,27 +64,16 @@ def _cursor_arg(sort: str) -> queries.Cursor | None:
             responses={200: m.TicketPage, 400: Error, 401: Error, 403: Error, 503: Error})
 def list_tickets():
     """A page of the tickets in the caller's scope, newest first or by deadline; `next_cursor` is opaque."""
-    sort = _choice_arg("sort", queries.SORTS) or "newest"
+    query: m.TicketListQuery = g.query
+    sort = query.sort
     with _deps().engine.connect() as conn:
         items, next_cursor = queries.list_tickets(
-            conn, scope_of(current_user()), statuses=_statuses_arg(),
-            unit=request.args.get("unit") or None, district=request.args.get("district") or None,
-            since=_instant_arg("since"), limit=_int_arg("limit", 50), cursor=_cursor_arg(sort),
-            deadline_state=_choice_arg("deadline_state", ("green", "yellow", "red")),
-            border_check=_bool_arg("border_check"), sort=sort,
+            conn, scope_of(current_user()), statuses=tuple(dict.fromkeys(query.status or ())),
+            unit=query.unit, district=query.district, since=query.since, limit=query.limit,
+            cursor=_cursor_arg(query.cursor, sort), deadline_state=query.deadline_state,
+            border_check=query.border_check, sort=sort,
         )
     return jsonify({"items": items, "next_cursor": _render_cursor(next_cursor, sort)})
-
-
-def _statuses_arg() -> tuple[str, ...]:
-    """`status`, repeatable (a workbench's queue is several statuses: status=dispatched&status=handled…)."""
-    given = tuple(dict.fromkeys(s for s in request.args.getlist("status") if s))
-    known = tuple(str(s) for s in STATUS_LABELS)
-    unknown = [s for s in given if s not in known]
-    if unknown:
-        raise ApiError(400, "invalid_query", f"unknown status {unknown[0]!r}",
-                       {"status": f"each must be one of {', '.join(known)}"})
-    return given
 
 
 # --- duplicate hints -----------------------------------------------------------------------------------------

@@ -331,7 +331,7 @@ class XlsxQuery(PeriodQuery):
 
 
 class CasesQuery(EvaluationQuery):
-    key: Annotated[str, Field(max_length=32, description="the row's code (`none` for the row without one)")]
+    key: Annotated[str, Field(min_length=1, max_length=32, description="the row's code (`none` for the row without one)")]
     count: Literal[tuple(COUNTS)]
     cursor: Cursor | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 50
@@ -340,7 +340,7 @@ class CasesQuery(EvaluationQuery):
 
 
 class CasesCsvQuery(EvaluationQuery):
-    key: Annotated[str, Field(max_length=32)]
+    key: Annotated[str, Field(min_length=1, max_length=32)]
     count: Literal[tuple(COUNTS)]
 
     model_config = ConfigDict(str_strip_whitespace=True)
