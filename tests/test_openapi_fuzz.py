@@ -4,7 +4,7 @@ The server is a subprocess on the test database and broker, as an integrator wou
 operation gets a bounded, seeded number of generated requests (valid and invalid: schemathesis mixes both),
 once as an operator and once as a department user. Each answer must not be a 5xx, must have a documented
 status code and content type, and must match the documented schema (headers included). The number of cases
-is printed and asserted at the end of the module. Besides: the document is valid OpenAPI 3.1, covers every
+is asserted per caller and printed at the end of the module. Besides: the document is valid OpenAPI 3.1, covers every
 /api/v1 rule of the Flask URL map, and /api/docs renders it for anyone.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ from tests.helpers import free_port, wait_for, worker_env
 pytestmark = pytest.mark.integration
 
 EXAMPLES = int(os.environ.get("YUNGUAN_FUZZ_EXAMPLES", "12"))  # per operation and caller: ~30 operations × 2 callers in about a minute on the loaded CI box
-MIN_CASES = 400  # fewer means operations stopped being generated (a broken document or filter)
+MIN_CASES = 200  # per caller; fewer means operations stopped being generated (a broken document or filter)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
 CASES: Counter[str] = Counter()
@@ -149,6 +149,7 @@ def _fuzz(api_schema, live, who: str) -> None:
             failures[f"{operation.method.upper()} {operation.path}"] = str(exc)[:3000]
         SECONDS[f"{operation.method.upper()} {operation.path}"] += time.monotonic() - started
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
+    assert CASES[who] >= MIN_CASES, f"only {CASES[who]} cases ran as {who}"
 
 
 def test_fuzz_as_operator(api_schema, live):
@@ -251,7 +252,7 @@ def test_docs_page_is_open_and_lists_every_operation(live):
 
 
 def test_logout_answers_as_documented_and_cases_ran(live, api_schema):
-    """Last in the module: logging out ends the department's tokens; and the fuzzer really ran."""
+    """Last in the module (it ends the department's tokens): logging out answers as documented, twice."""
     base, tokens = live
     operation = api_schema["/api/v1/auth/logout"]["POST"]
     case = operation.Case()
@@ -261,6 +262,3 @@ def test_logout_answers_as_documented_and_cases_ran(live, api_schema):
     again = case.call(base_url=base, headers={"Authorization": f"Bearer {tokens['department']}"}, timeout=10)
     assert again.status_code == 401
     case.validate_response(again, checks=CHECKS)
-    assert sum(CASES.values()) >= MIN_CASES, dict(CASES)
-    assert CASES["operator"] and CASES["department"], dict(CASES)
-    assert STATUSES and max(STATUSES) < 500, dict(STATUSES)
