@@ -50,6 +50,8 @@ class Settings:
     login_window_s: int
     login_max_account_failures: int
     login_max_address_failures: int
+    login_max_account_total_failures: int
+    login_known_address_days: int
     require_2fa_roles: str
     allowed_origins: str
     metrics_token: str
@@ -188,7 +190,8 @@ _ORIGIN = re.compile(r"https?://[^/\s,]+")
 
 def _check_web_security(values: dict[str, Any]) -> None:
     """Login limits, the roles that need a second factor and the extra socket origins (decision 0011)."""
-    for key in ("login_window_s", "login_max_account_failures", "login_max_address_failures"):
+    for key in ("login_window_s", "login_max_account_failures", "login_max_address_failures",
+                "login_max_account_total_failures", "login_known_address_days"):
         if values[key] < 1:
             raise SettingsError(f"setting {key!r} must be at least 1")
     for role in filter(None, (r.strip() for r in values["require_2fa_roles"].split(","))):

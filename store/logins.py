@@ -2,10 +2,13 @@
 
 Every attempt, API or page, lands in `login_attempts` (who as typed, the account if any, from where, when,
 how it ended). The throttle counts failures in that table, so it holds across web processes and restarts:
-an account whose failures since its last success reach `max_account_failures` within the window, or an
-address with `max_address_failures` failures (successes do not reset it: an attacker could own an account),
-is refused with the seconds until the oldest counted failure leaves the window, even with the right
-password. Refused attempts are recorded as `throttled` but not counted, so the lock ends when the window
+an account whose failures from this address since its last success reach `max_account_failures` within the
+window, an address with `max_address_failures` failures (successes do not reset it: an attacker could own an
+account), or an account with `max_account_total_failures` failures from all addresses (guessing spread over
+many) unless this address logged in to it within `known_address_days`, is refused with the seconds until the
+oldest counted failure leaves the window, even with the right password. Counting an account's failures per
+address means five wrong guesses from anywhere no longer lock the owner out of every computer (OWASP's
+advice against lockout as denial of service); the account-wide limit still stops a distributed guess. Refused attempts are recorded as `throttled` but not counted, so the lock ends when the window
 passes. Attempts on one name and from one address are serialised with transaction-scoped advisory locks,
 so parallel guesses cannot all pass the check before any failure is written (decision 0011).
 """
@@ -32,12 +35,15 @@ class LoginPolicy:
     max_account_failures: int
     max_address_failures: int
     require_2fa_roles: frozenset[str]
+    max_account_total_failures: int = 50
+    known_address_days: int = 30
 
     @classmethod
     def from_settings(cls, settings) -> LoginPolicy:
         roles = frozenset(r.strip() for r in settings.require_2fa_roles.split(",") if r.strip())
         return cls(settings.login_window_s, settings.login_max_account_failures,
-                   settings.login_max_address_failures, roles)
+                   settings.login_max_address_failures, roles, settings.login_max_account_total_failures,
+                   settings.login_known_address_days)
 
 
 @dataclass(frozen=True)
@@ -120,14 +126,23 @@ def _throttled_for(conn: Connection, username: str, address: str, now: datetime,
     limit leaves the window."""
     since = now - timedelta(seconds=policy.window_s)
     params = {"u": username, "a": address, "since": since, "failures": list(FAILURES)}
+    after_success = ("AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE username = :u AND outcome = 'ok'), "
+                     "'-infinity') ")
     account = conn.execute(text(
+        "SELECT at FROM login_attempts WHERE username = :u AND address = :a AND outcome = ANY(:failures) "
+        "AND at > :since " + after_success + "ORDER BY at DESC OFFSET :n LIMIT 1"),
+        {**params, "n": policy.max_account_failures - 1}).scalar()
+    known = conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM login_attempts WHERE username = :u AND address = :a AND outcome = 'ok' "
+        "AND at > :known)"), {**params, "known": now - timedelta(days=policy.known_address_days)}).scalar()
+    spread = None if known else conn.execute(text(
         "SELECT at FROM login_attempts WHERE username = :u AND outcome = ANY(:failures) AND at > :since "
-        "AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE username = :u AND outcome = 'ok'), "
-        "'-infinity') ORDER BY at DESC OFFSET :n LIMIT 1"), {**params, "n": policy.max_account_failures - 1}).scalar()
+        + after_success + "ORDER BY at DESC OFFSET :n LIMIT 1"),
+        {**params, "n": policy.max_account_total_failures - 1}).scalar()
     address_at = conn.execute(text(
         "SELECT at FROM login_attempts WHERE address = :a AND outcome = ANY(:failures) AND at > :since "
         "ORDER BY at DESC OFFSET :n LIMIT 1"), {**params, "n": policy.max_address_failures - 1}).scalar()
-    until = max((at + timedelta(seconds=policy.window_s) for at in (account, address_at) if at is not None),
+    until = max((at + timedelta(seconds=policy.window_s) for at in (account, spread, address_at) if at is not None),
                 default=None)
     return max(1, math.ceil((until - now).total_seconds())) if until is not None else 0
 
