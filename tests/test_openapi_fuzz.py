@@ -113,7 +113,9 @@ def api_schema(live):
 
 # Logging out revokes every token of the caller's account: the fuzzer would log itself out. It is called once,
 # at the end, and its answer validated against the document like the others.
-NOT_FUZZED = {("POST", "/api/v1/auth/logout")}
+# /readyz takes no input and answers 503 by design here (no intake worker runs): checked once below, without
+# the no-5xx check.
+NOT_FUZZED = {("POST", "/api/v1/auth/logout"), ("GET", "/readyz")}
 
 
 def _fuzz(api_schema, live, who: str) -> None:
@@ -205,14 +207,15 @@ def test_document_is_openapi_31_and_covers_every_rule(live):
     app = _url_map_app()
     assert undocumented_rules(app) == [], "every /api/v1 rule needs @documented"
     api_rules = {r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1")}
-    documented = {p.replace("{", "<").replace("}", ">") for p in doc["paths"]}
+    documented = {p.replace("{", "<").replace("}", ">") for p in doc["paths"] if p.startswith("/api/v1")}
     assert documented == api_rules and len(api_rules) >= 30
+    assert {"/healthz", "/readyz"} <= set(doc["paths"])
     # the error body is one schema, referenced by every error answer
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
             assert op["responses"], (path, method)
             for status, answer in op["responses"].items():
-                if int(status) >= 400:
+                if int(status) >= 400 and path != "/readyz":  # /readyz's 503 is its checks, not an error
                     assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
             if op.get("x-roles"):
                 assert op["security"] == [{"bearer": []}], (path, method)
@@ -228,12 +231,21 @@ def _url_map_app():
     """The Flask app's URL map without services: the blueprints as web.app registers them."""
     from flask import Flask
 
-    from web import api, api_docs
+    from web import api, api_docs, health
 
     app = Flask("url-map")
     app.register_blueprint(api.bp)
     app.register_blueprint(api_docs.docs_bp)
+    app.register_blueprint(health.bp)
     return app
+
+
+def test_readiness_answers_as_documented(live, api_schema):
+    base, _ = live
+    case = api_schema["/readyz"]["GET"].Case()
+    response = case.call(base_url=base, timeout=10)
+    assert response.status_code == 503 and "intake" in response.json()["checks"]  # no worker in this test
+    case.validate_response(response, checks=[c for c in CHECKS if c is not not_a_server_error])
 
 
 def test_docs_page_is_open_and_lists_every_operation(live):

@@ -9,17 +9,23 @@ from sqlalchemy import text
 
 from streams.topics import broker_address, port_answers
 from web import security
+from web.api_models import Health, Readiness
+from web.openapi import documented
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@documented(tags=["health"], auth="none", responses={200: Health})
 def healthz():
+    """Liveness: the process answers."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@documented(tags=["health"], auth="none", responses={200: Readiness, 503: Readiness})
 def readyz():
+    """Readiness: the database, the broker and intake; 503 with the reason of each check that is not ok."""
     """503 while intake is stalled (contract §11). `checks` says each part's state in a sentence; `problems`
     gives the same as codes with their figures, so the console can say it in the operator's language."""
     deps = current_app.extensions["yunguan"]
