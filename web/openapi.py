@@ -106,11 +106,13 @@ def _message(err: dict) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
-def errors_as_fields(exc: ValidationError, aliases: dict[str, str] | None = None) -> dict[str, str]:
+def errors_as_fields(exc: ValidationError, *, parameters: bool = False) -> dict[str, str]:
+    """{field: message}; a JSON body's field is its path (`location.lon`, `attachments[0]`), a query's the
+    parameter's name alone (`status`, also for the second of `status=a&status=b`)."""
     fields: dict[str, str] = {}
     for err in exc.errors(include_url=False):
-        name = _field_name(tuple(err["loc"]))
-        name = (aliases or {}).get(name, name)
+        loc = tuple(err["loc"])
+        name = str(loc[0]) if parameters and loc else _field_name(loc)
         fields.setdefault(name, _message(err))
     return fields
 
@@ -142,7 +144,7 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = errors_as_fields(exc)
+        fields = errors_as_fields(exc, parameters=True)
         first = next(iter(fields.items()))
         raise ApiError(400, "invalid_query", f"{first[0]}: {first[1]}", fields) from None
 
