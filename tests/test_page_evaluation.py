@@ -184,8 +184,9 @@ def test_a_dead_delivery_shows_in_the_console(page_for, server, deps, make_user)
     expect(row).to_contain_text("SMTP 550 mailbox unavailable")
     expect(row).to_contain_text("YG-TEST-1")
     assert "zhang@example.cn" not in page.content()
-    # the console leads to the evaluation page
+    # the console leads to the evaluation page (and to the lifeline monitoring view)
     page.click("[data-test=command-links-open]")
+    expect(page.locator("[data-test=link-monitor]")).to_have_attribute("href", "/monitor")
     page.click("[data-test=link-evaluation]")
     page.wait_for_url("**/evaluation")
     assert page.problems == [], page.problems
