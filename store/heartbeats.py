@@ -112,7 +112,8 @@ def intake_problems(beats: list[Beat], now: datetime, stuck_after: timedelta, he
     """What stops intake, in sentences an operator can act on; empty while it flows.
 
     A worker is silent when its heartbeat is older than `stuck_after` (a crashed process, a loop blocked on the
-    database); it is stuck when it said so itself (no partitions, or lag with no commit, for `stuck_after`)."""
+    database); it is stuck when it said so itself (no partitions, or lag with no commit, for `stuck_after`) —
+    except a spare without partitions while others own them."""
     problems: list[Problem] = []
     silent_after = max(stuck_after, heartbeat * 3)
     alive = live(beats, now, silent_after)
@@ -124,9 +125,15 @@ def intake_problems(beats: list[Beat], now: datetime, stuck_after: timedelta, he
     if not alive:
         problems.append(Problem("no intake worker is running (start `yunguan worker`)", "no_worker"))
         return problems
+    # A spare worker (more workers than partitions, kept for failover) says it has had no partition for a
+    # while; that stops nothing while a working worker owns partitions, so it is not reported.
+    owners = [b for b in alive if b.partitions and b.state != "stuck"]
     for b in alive:
         if b.state == "stuck":
-            problems.append(_stuck(b.worker_id, b.reason))
+            problem = _stuck(b.worker_id, b.reason)
+            if problem.code == "worker_unassigned" and owners:
+                continue
+            problems.append(problem)
     if all(not b.partitions for b in alive) and not any(b.state == "stuck" for b in alive):
         waiting = min(now - (b.assigned_at or b.started_at) for b in alive)
         if waiting > stuck_after:
