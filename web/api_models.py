@@ -196,11 +196,14 @@ class Ticket(Model):
     merged_into: str | None = None
 
 
+JsonNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # a JSON number, not "125.4"
+
+
 class Point(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lon: Finite
-    lat: Finite
+    lon: JsonNumber
+    lat: JsonNumber
     crs: CrsName = "wgs84"
 
 

@@ -106,14 +106,16 @@ def _message(err: dict) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
-def errors_as_fields(exc: ValidationError, *, parameters: bool = False) -> dict[str, str]:
-    """{field: message}; a JSON body's field is its path (`location.lon`, `attachments[0]`), a query's the
-    parameter's name alone (`status`, also for the second of `status=a&status=b`)."""
+def errors_as_fields(exc: ValidationError, *, top_level: bool = True) -> dict[str, str]:
+    """{field: message}, named as the views' hand checks did: the query parameter or the body's top-level
+    field alone (`status` also for the second of `status=a&status=b`, `location` for a bad `location.crs`;
+    the message says more). `top_level=False` names the whole path (`location.crs`)."""
     fields: dict[str, str] = {}
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        name = str(loc[0]) if parameters and loc else _field_name(loc)
-        fields.setdefault(name, _message(err))
+        name = str(loc[0]) if top_level and loc else _field_name(loc)
+        detail = _field_name(loc[1:]) if top_level and len(loc) > 1 else ""
+        fields.setdefault(name, f"{detail}: {_message(err)}" if detail and detail != "(body)" else _message(err))
     return fields
 
 
@@ -144,7 +146,7 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = errors_as_fields(exc, parameters=True)
+        fields = errors_as_fields(exc)
         first = next(iter(fields.items()))
         raise ApiError(400, "invalid_query", f"{first[0]}: {first[1]}", fields) from None
 
