@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from flask import Blueprint, current_app, g, jsonify, request
 from prometheus_client import Counter
@@ -178,69 +178,6 @@ def report_status(channel: str, report_id: str):
     if status is None:
         raise ApiError(404, "not_found", "no such report has been processed (yet); retry in a moment")
     return jsonify(status)
-
-
-def _int_arg(name: str, default: int | None, low: int = 1, high: int = 500) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be an integer", {name: "must be an integer"}) from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_query", f"{name} out of range", {name: f"must be between {low} and {high}"})
-    return value
-
-
-def _choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
-    value = request.args.get(name) or None
-    if value is not None and value not in choices:
-        raise ApiError(400, "invalid_query", f"{name} must be one of {', '.join(choices)}",
-                       {name: f"must be one of {', '.join(choices)}"})
-    return value
-
-
-def _bool_arg(name: str) -> bool | None:
-    value = request.args.get(name)
-    if value in (None, ""):
-        return None
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise ApiError(400, "invalid_query", f"{name} must be true or false", {name: "must be true or false"})
-
-
-def _number_arg(name: str, default: float | None = None) -> float:
-    """A finite number: `float()` also reads "nan" and "inf", which no coordinate or distance can be."""
-    raw = request.args.get(name)
-    if raw in (None, "") and default is not None:
-        return default
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value):
-        raise ApiError(400, "invalid_query", f"{name} must be a finite number", {name: "must be a finite number"})
-    return value
-
-
-def _instant_arg(name: str, default: datetime | None = None) -> datetime | None:
-    """An RFC 3339 instant, in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python reads."""
-    raw = request.args.get(name)
-    if not raw:
-        return default
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be RFC 3339", {name: "must be RFC 3339"}) from None
-    if value.tzinfo is None:
-        raise ApiError(400, "invalid_query", f"{name} needs an offset", {name: "must include a UTC offset"})
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ApiError(400, "invalid_query", f"{name} is out of range", {name: "out of range"}) from None
 
 
 @bp.get("/tickets/<ticket_no>")
