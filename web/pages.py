@@ -188,33 +188,36 @@ def logout():
     return redirect(url_for("pages.login"))
 
 
-@bp.get("/console")
-def console():
+def _role_page(page: str, roles, extra=None):
+    """A signed-in role's page: the login first (coming back here), another role's home page, or the page
+    with a fresh token for its API calls and socket. `extra(user)`: what else the page's boot document needs."""
     user = current_user()
     if user is None:
-        return redirect(url_for("pages.login", next="/console"))
-    if user.role not in CONSOLE_ROLES:
+        return redirect(url_for("pages.login", next=request.path))
+    if user.role not in roles:
         return _elsewhere(user)
     token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_app("console", user, token)
+    return render_app(page, user, token, **(extra(user) if extra else {}))
+
+
+@bp.get("/console")
+def console():
+    return _role_page("console", CONSOLE_ROLES)
 
 
 @bp.get("/unit")
 def unit():
     """A department's workbench: its queue by deadline; acknowledge, handle, return, extension, parts."""
-    user = current_user()
-    if user is None:
-        return redirect(url_for("pages.login", next="/unit"))
-    if user.role != "department":
-        return _elsewhere(user)
-    name = None
-    if user.unit_code:
-        from sqlalchemy import text
+    return _role_page("unit", ("department",), lambda user: {"unit_name": _unit_name(user.unit_code)})
 
-        with current_app.extensions["yunguan"].engine.connect() as conn:
-            name = conn.execute(text("SELECT name FROM units WHERE code = :c"), {"c": user.unit_code}).scalar()
-    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_app("unit", user, token, unit_name=name or "")
+
+def _unit_name(code: str | None) -> str:
+    if not code:
+        return ""
+    from sqlalchemy import text
+
+    with current_app.extensions["yunguan"].engine.connect() as conn:
+        return conn.execute(text("SELECT name FROM units WHERE code = :c"), {"c": code}).scalar() or ""
 
 
 def _photo_limits() -> dict:
@@ -226,13 +229,7 @@ def _photo_limits() -> dict:
 def grid():
     """The grid worker's phone page (installable, works offline): report with the device's position and photos;
     verification tasks in the own grid cell; the reports this phone sent."""
-    user = current_user()
-    if user is None:
-        return redirect(url_for("pages.login", next="/grid"))
-    if user.role != "grid":
-        return _elsewhere(user)
-    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_app("grid", user, token, grid=user.grid_code or "", **_photo_limits())
+    return _role_page("grid", ("grid",), lambda user: {"grid": user.grid_code or "", **_photo_limits()})
 
 
 @bp.get("/report")
@@ -269,39 +266,21 @@ def media(sha256: str):
 @bp.get("/screen")
 def screen():
     """指挥大屏, the command centre's wall screen (operators and admin): live counts and the period's figures."""
-    user = current_user()
-    if user is None:
-        return redirect(url_for("pages.login", next="/screen"))
-    if user.role not in SCREEN_ROLES:
-        return _elsewhere(user)
-    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_app("screen", user, token)
+    return _role_page("screen", SCREEN_ROLES)
 
 
 @bp.get("/monitor")
 def monitor():
     """城市生命线监测 (operators and admin): the lifeline devices on the map by status, the alarm list and a
     device's readings with its thresholds (docs/lifeline.md, "Monitoring view")."""
-    user = current_user()
-    if user is None:
-        return redirect(url_for("pages.login", next="/monitor"))
-    if user.role not in MONITOR_ROLES:
-        return _elsewhere(user)
-    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_app("monitor", user, token)
+    return _role_page("monitor", MONITOR_ROLES)
 
 
 @bp.get("/evaluation")
 def evaluation():
     """综合评价 (operators and admin): a breakdown's table for a period, every figure linked to its cases and
     every case to its history, exports, hotspots and trends (docs/evaluation.md, "The evaluation page")."""
-    user = current_user()
-    if user is None:
-        return redirect(url_for("pages.login", next="/evaluation"))
-    if user.role not in EVALUATION_ROLES:
-        return _elsewhere(user)
-    token = Tokens(current_app.extensions["yunguan"].settings.secret_key).issue(user)
-    return render_app("evaluation", user, token)
+    return _role_page("evaluation", EVALUATION_ROLES)
 
 
 REPORT_WEIGHT_NAMES = {"on_time": "按期处置率", "close": "结案率", "ack": "及时签收率", "overdue": "超期率",
