@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,6 +24,28 @@ def wait_for(condition: Callable[[], T], timeout: float = 20.0, interval: float 
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f": {last_error}" if last_error else ""))
+
+
+@contextmanager
+def running(consumer, name: str) -> Iterator[None]:
+    """`consumer.run(stop)` in a thread for the block; afterwards it must have stopped, and without raising."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def _run():
+        try:
+            consumer.run(stop)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    thread = threading.Thread(target=_run, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive() and not errors, errors
 
 
 def free_port() -> int:

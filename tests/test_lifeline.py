@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from dispatch.lifeline import After, Change, Direction, MetricState, RulesError, Threshold, parse_rules, step
-from tests.helpers import wait_for
+from tests.helpers import running, wait_for
 
 T0 = datetime(2026, 11, 28, 18, 16, tzinfo=UTC)  # a Saturday evening: outside working hours
 
@@ -270,21 +269,8 @@ def lifeline(deps, registry):
                             lifeline_offline_every_s=0.2, worker_batch_size=50)
     consumer = build_lifeline(deps)
     consumer.clock = Clock(T0 + timedelta(minutes=5))
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def _run():
-        try:
-            consumer.run(stop)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=_run, name="test-lifeline", daemon=True)
-    thread.start()
-    yield consumer
-    stop.set()
-    thread.join(timeout=20)
-    assert not thread.is_alive() and not errors, errors
+    with running(consumer, "test-lifeline"):
+        yield consumer
 
 
 def _publish(settings, topics, messages: list[tuple[str, bytes]]) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from tests.helpers import wait_for, worker_env
+from tests.helpers import running, wait_for, worker_env
 
 
 def test_seeded_devices_and_series_repeat():
@@ -58,25 +57,10 @@ def test_a_short_seeded_run_makes_readings_alarms_and_an_offline_ticket(settings
                             lifeline_offline_every_s=3600, worker_batch_size=500)
     consumer = build_lifeline(deps)
     consumer._last_offline = time.monotonic()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def _run():
-        try:
-            consumer.run(stop)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=_run, name="test-lifeline-sim", daemon=True)
-    thread.start()
-    try:
+    with running(consumer, "test-lifeline-sim"):
         wait_for(lambda: consumer.stats.messages >= summary["readings"], 45, interval=0.2,
                  what=f"{summary['readings']} readings consumed")
         consumer.offline_if_due(force=True)
-    finally:
-        stop.set()
-        thread.join(timeout=20)
-    assert not thread.is_alive() and not errors, errors
 
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT count(DISTINCT (device_id, at)) FROM sensor_readings")).scalar_one()

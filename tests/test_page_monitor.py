@@ -6,7 +6,6 @@ ticket highlighted in its list, several stacking, a raise of the level alerting 
 counts."""
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +13,7 @@ import requests
 import yaml
 from playwright.sync_api import expect
 
-from tests.helpers import wait_for
+from tests.helpers import running, wait_for
 from tests.test_lifeline import GAS_UNIT, NANGUAN, RULES_YAML, _publish, _reading
 
 pytestmark = pytest.mark.integration
@@ -49,21 +48,8 @@ def lifeline_now(deps, settings, clean_db, tmp_path):
     deps.settings = replace(deps.settings, lifeline_group=f"{deps.settings.topic_prefix}lifeline",
                             worker_batch_size=200)
     consumer = build_lifeline(deps)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def _run():
-        try:
-            consumer.run(stop)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-
-    thread = threading.Thread(target=_run, name="test-lifeline", daemon=True)
-    thread.start()
-    yield consumer
-    stop.set()
-    thread.join(timeout=20)
-    assert not thread.is_alive() and not errors, errors
+    with running(consumer, "test-lifeline"):
+        yield consumer
 
 
 def _ticket_of(engine, device_id: str) -> str | None:
