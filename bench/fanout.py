@@ -32,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 import requests
+from _stage import free_port, quiet  # bench/'s shared set-up: the script's folder is on sys.path
 from kafka import KafkaProducer
 from sqlalchemy import text
 
@@ -45,18 +46,6 @@ from yunguan.services import drop_database, ensure_broker, ensure_postgres, stop
 
 TARGET_P99_MS = 250.0
 PASSWORD = "fanout-bench-1"
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(condition, timeout: float, what: str, every: float = 0.1):
@@ -119,18 +108,18 @@ class Bench:
         base = load_settings()
         self.url = with_database(base.database_url, "yunguan_bench_fanout")
         self.state = Path(tempfile.mkdtemp(prefix="yunguan-fanout-"))
-        self.bootstrap = f"127.0.0.1:{_free_port()}"
+        self.bootstrap = f"127.0.0.1:{free_port()}"
         self.prefix = f"fan-{uuid.uuid4().hex[:6]}."
         self.webs: list[subprocess.Popen] = []
         self.engine = None
 
     def __enter__(self):
-        ensure_broker(self.bootstrap, self.state, _quiet)
+        ensure_broker(self.bootstrap, self.state, quiet)
         drop_database(self.url)
-        ensure_postgres(self.url, _quiet)
+        ensure_postgres(self.url, quiet)
         self.engine = make_engine(self.url)
         upgrade(self.engine)
-        load_demo_data(self.engine, _quiet)
+        load_demo_data(self.engine, quiet)
         create_topics(self.bootstrap, Topics(self.prefix), self.args.partitions)
         return self
 
@@ -145,7 +134,7 @@ class Bench:
         if self.engine is not None:
             self.engine.dispose()
         drop_database(self.url)
-        stop_broker(self.state, _quiet)
+        stop_broker(self.state, quiet)
         if not self.args.keep_logs:
             shutil.rmtree(self.state, ignore_errors=True)
 
@@ -170,7 +159,7 @@ class Bench:
                    YUNGUAN_SOCKETIO_QUEUE="kafka" if self.args.web > 1 else "")
         bases = []
         for n in range(self.args.web):
-            port = _free_port()
+            port = free_port()
             log = open(self.state / f"web{n}.log", "ab")
             self.webs.append(subprocess.Popen(
                 [sys.executable, "-m", "yunguan.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],

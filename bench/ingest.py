@@ -17,42 +17,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
+from _stage import Stage  # bench/'s shared set-up: the script's folder is on sys.path
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import text
 
 from config import load_settings
 from gis.areas import read_geojson
-from store.db import make_engine, with_database
-from store.migrate import upgrade
 from streams.topics import Topics, create_topics, stable_members
-from yunguan.demo import demo_file, load_demo_data
-from yunguan.services import drop_database, ensure_broker, ensure_postgres, stop_broker
+from yunguan.demo import demo_file
 from yunguan.simulate import Simulator
 
 TARGETS = {"throughput": 3000.0, "p99_ms": 300.0, "ratio": 5.0}
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the worker processes ---------------------------------------------------------------------------
@@ -113,42 +97,14 @@ def cpu_seconds(workers: list[subprocess.Popen]) -> dict[str, float]:
     return out
 
 
-class Bench:
+class Bench(Stage):
     def __init__(self, args) -> None:
         self.args = args
         base = load_settings()
-        self.url = with_database(base.database_url, "yunguan_bench")
-        self.state = Path(tempfile.mkdtemp(prefix="yunguan-bench-"))
-        self.bootstrap = args.bootstrap or f"127.0.0.1:{_free_port()}"
+        super().__init__(base, "yunguan_bench", bootstrap=args.bootstrap, keep_logs=args.keep_logs)
         self.base = base
-        self.engine = None
         self.areas = read_geojson(demo_file("changchun-districts.gcj02.geojson"), "district", "gcj02",
                                   code_field="adcode")
-
-    def __enter__(self):
-        if not self.args.bootstrap:
-            ensure_broker(self.bootstrap, self.state, _quiet)
-        try:
-            drop_database(self.url)
-            ensure_postgres(self.url, _quiet)
-            self.engine = make_engine(self.url)
-            upgrade(self.engine)
-            load_demo_data(self.engine, _quiet)
-        except BaseException:
-            self.__exit__(None, None, None)  # a failed set-up must not leave its broker running
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            if self.engine is not None:
-                self.engine.dispose()
-            drop_database(self.url)
-        finally:
-            if not self.args.bootstrap:
-                stop_broker(self.state, _quiet)
-            if not self.args.keep_logs:
-                shutil.rmtree(self.state, ignore_errors=True)
 
     def _phase_env(self, prefix: str, pause_s: int = 3) -> dict:
         env = dict(os.environ)

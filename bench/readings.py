@@ -29,43 +29,26 @@ import argparse
 import json
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _stage import Stage  # bench/'s shared set-up: the script's folder is on sys.path
 from sqlalchemy import text
 
 from config import load_settings
 from gis.areas import city_today
 from store.areas import load_areas
-from store.db import make_engine, with_database
-from store.migrate import upgrade
 from streams.topics import Topics, create_topics, stable_members
-from yunguan.demo import load_demo_data
 from yunguan.sensor_sim import KINDS, place_devices, register
-from yunguan.services import drop_database, ensure_broker, ensure_postgres, stop_broker
 
 TARGETS = {"throughput": 50_000.0, "ratio": 20.0, "p99_ms": 1000.0}
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the naive consumer (a subprocess) ----------------------------------------------------------------------
@@ -182,27 +165,19 @@ def cpu_seconds(procs: list[subprocess.Popen], postgres: set[int], broker: set[i
     return out
 
 
-class Bench:
+class Bench(Stage):
     def __init__(self, args) -> None:
         self.args = args
         self.settings = load_settings()
-        self.url = with_database(self.settings.database_url, "yunguan_bench_readings")
-        self.state = Path(tempfile.mkdtemp(prefix="yunguan-bench-readings-"))
-        self.bootstrap = args.bootstrap or f"127.0.0.1:{_free_port()}"
-        self.engine = None
+        super().__init__(self.settings, "yunguan_bench_readings", bootstrap=args.bootstrap, keep_db=args.keep_db,
+                         keep_logs=args.keep_logs)
         self.partitions = args.partitions or self.settings.topic_partitions
         self.consumers = args.consumers or self.partitions
         self.warm_ups = 0
 
     def __enter__(self):
-        if not self.args.bootstrap:
-            ensure_broker(self.bootstrap, self.state, _quiet)
+        super().__enter__()
         try:
-            drop_database(self.url)
-            ensure_postgres(self.url, _quiet)
-            self.engine = make_engine(self.url)
-            upgrade(self.engine)
-            load_demo_data(self.engine, _quiet)
             areas = load_areas(self.engine, city_today(self.settings.timezone))
             devices = place_devices(areas, self.args.devices, seed=18, prefix="bench")
             t0 = time.monotonic()
@@ -217,18 +192,6 @@ class Bench:
             self.__exit__(None, None, None)
             raise
         return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            if self.engine is not None:
-                self.engine.dispose()
-            if not self.args.keep_db:
-                drop_database(self.url)
-        finally:
-            if not self.args.bootstrap:
-                stop_broker(self.state, _quiet)
-            if not self.args.keep_logs:
-                shutil.rmtree(self.state, ignore_errors=True)
 
     def _env(self, prefix: str) -> dict:
         env = dict(os.environ)
