@@ -100,13 +100,19 @@ def missing_tickets(conn: Connection, now: datetime, grace: timedelta, limit: in
     rows = conn.execute(
         text(
             "SELECT l.channel, l.report_id, l.accepted_at, l.envelope FROM intake_log l "
-            "WHERE l.accepted_at IS NOT NULL AND l.accepted_at < :cutoff AND NOT EXISTS "
+            "WHERE l.accepted_at IS NOT NULL AND l.accepted_at < :cutoff AND l.dead_at IS NULL AND NOT EXISTS "
             "(SELECT 1 FROM reports r WHERE r.channel = l.channel AND r.report_id = l.report_id "
             " AND r.ticket_id IS NOT NULL) ORDER BY l.accepted_at LIMIT :limit"
         ),
         {"cutoff": now - grace, "limit": limit},
     ).all()
     return [Missing(r.channel, r.report_id, r.accepted_at, r.envelope) for r in rows]
+
+
+def mark_dead(conn: Connection, channel: str, report_id: str, reason: str) -> None:
+    """The worker dead-lettered this report (if it came over HTTP): no gap to reconcile, a status to show."""
+    conn.execute(text("UPDATE intake_log SET dead_at = coalesce(dead_at, now()), dead_reason = :why "
+                      "WHERE channel = :c AND report_id = :r"), {"c": channel, "r": report_id, "why": reason[:2000]})
 
 
 def mark_republished(conn: Connection, keys: list[tuple[str, str]]) -> None:

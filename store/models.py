@@ -256,6 +256,8 @@ class IntakeLogRow(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(TZ)
     republished_at: Mapped[datetime | None] = mapped_column(TZ)
     refused_at: Mapped[datetime | None] = mapped_column(TZ)
+    dead_at: Mapped[datetime | None] = mapped_column(TZ)  # the worker dead-lettered it (0018)
+    dead_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DutyRow(Base):

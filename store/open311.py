@@ -75,6 +75,7 @@ def request(conn: Connection, ticket_no: str) -> Any | None:
 class TokenState:
     accepted: bool  # the report was accepted (it may not be written yet)
     ticket_no: str | None  # the ticket it opened or was merged into, once the worker wrote it
+    failed: bool = False  # accepted, then dead-lettered by the worker: it will never be a request
 
 
 def token(conn: Connection, channels: list[str], report_id: str) -> TokenState | None:
@@ -85,6 +86,6 @@ def token(conn: Connection, channels: list[str], report_id: str) -> TokenState |
     if row is not None:
         return TokenState(True, row.ticket_no)
     accepted = conn.execute(text(
-        "SELECT 1 FROM intake_log WHERE channel = ANY(:ch) AND report_id = :id AND accepted_at IS NOT NULL "
-        "AND refused_at IS NULL"), {"ch": channels, "id": report_id}).first()
-    return TokenState(True, None) if accepted else None
+        "SELECT dead_at IS NOT NULL AS failed FROM intake_log WHERE channel = ANY(:ch) AND report_id = :id "
+        "AND accepted_at IS NOT NULL AND refused_at IS NULL"), {"ch": channels, "id": report_id}).first()
+    return TokenState(True, None, accepted.failed) if accepted else None

@@ -255,7 +255,11 @@ def report_status(conn: Connection, channel: str, report_id: str) -> dict | None
         {"c": channel, "r": report_id},
     ).first()
     if row is None:
-        return None
+        dead = conn.execute(text("SELECT 1 FROM intake_log WHERE channel = :c AND report_id = :r "
+                                 "AND dead_at IS NOT NULL"), {"c": channel, "r": report_id}).first()
+        # accepted, then dead-lettered by the worker: it will never become a ticket (the reason is staff's:
+        # `yunguan dlq list`, not the public's)
+        return {"status": "failed"} if dead else None
     if row.ticket_no is None:
         return {"status": "received"}
     return {"status": "ticketed", "ticket_no": row.ticket_no, "ticket_status": row.status}

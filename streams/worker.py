@@ -22,7 +22,7 @@ from application.escalate import escalation_run
 from application.ingest import Received, ingest
 from application.routing import RoutingContext
 from config import Settings
-from store import heartbeats
+from store import heartbeats, intake_log
 from store.audit import write_checkpoint
 from store.locks import GROUP_RECOVERY_LOCK
 from store.tickets import allocate_sequence_apart
@@ -186,7 +186,10 @@ class Worker:
                 reason = again
         self._failures.pop(key, None)
         self.breaker.record(0, 1)  # a code bug that fails every message trips the breaker instead
-        letter = dead_letter(self.topics, raw[key], f"could not be stored ({tries} tries): {reason}")
+        why = f"could not be stored ({tries} tries): {reason}"
+        letter = dead_letter(self.topics, raw[key], why)
+        with self.engine.begin() as conn:  # before the letter: a failure here replays the batch, nothing sent
+            intake_log.mark_dead(conn, r.envelope.channel, r.envelope.report_id, why)
         self.send([letter])
         self.stats.dead_letters += 1
         self.stats.poisoned += 1

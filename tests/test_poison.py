@@ -149,3 +149,37 @@ def test_an_oversized_report_body_is_413_before_it_is_parsed_and_nothing_is_stor
     r = requests.post(f"{base}/api/v1/reports", json=body, timeout=10)
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large", r.text
     assert _count(engine, "SELECT count(*) FROM intake_log WHERE report_id = 'huge'") == 0
+
+
+def test_a_report_accepted_over_http_then_dead_lettered_is_no_gap_and_says_so(server, worker, engine, deps):
+    """Accepted with 202, refused by the database twice, dead-lettered: its intake record says so, so it is
+    no reconcile gap for ever (`yunguan status` would stay at exit 1), its status look-up answers `failed`
+    instead of "not yet" for ever, and its Open311 token says it will never be a request."""
+    from store import intake_log, open311
+
+    base, _ = server
+    body = _good(7, channel="public")
+    body.pop("schema")
+    body["report_id"] = "http-doomed"
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE reports ADD CONSTRAINT test_refuse_http CHECK (report_id <> 'http-doomed')"))
+    try:
+        r = requests.post(f"{base}/api/v1/reports", json=body, timeout=10)
+        assert r.status_code == 202, r.text
+        letters = _letters(deps.settings, deps.topics, 1)
+        wait_for(lambda: _count(engine, "SELECT count(*) FROM intake_log WHERE report_id = 'http-doomed' "
+                                        "AND dead_at IS NOT NULL") == 1, 30, what="the intake record marked dead")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE reports DROP CONSTRAINT test_refuse_http"))
+    assert json.loads(letters[0]["raw"])["report_id"] == "http-doomed"
+    with engine.connect() as conn:
+        reason = conn.execute(text("SELECT dead_reason FROM intake_log WHERE report_id = 'http-doomed'")).scalar()
+        later = datetime.now(UTC) + timedelta(hours=1)
+        gaps = intake_log.missing_tickets(conn, later, timedelta(seconds=1))
+        token = open311.token(conn, ["public"], "http-doomed")
+    assert "test_refuse_http" in reason and "2 tries" in reason, reason
+    assert [g.report_id for g in gaps] == [], gaps  # no gap to reconcile, now or ever
+    assert token is not None and token.failed and token.ticket_no is None
+    status = requests.get(f"{base}/api/v1/reports/public/http-doomed", timeout=10)
+    assert status.status_code == 200 and status.json() == {"status": "failed"}, status.text  # no reason: staff's

@@ -175,7 +175,7 @@ class ReportAccepted(Model):
 
 
 class ReportStatus(Model):
-    status: Literal["received", "ticketed", "rejected", "accepted"] | str
+    status: Literal["received", "ticketed", "rejected", "accepted", "failed"] | str
     ticket_no: str | None = None
     ticket_status: str | None = None
 

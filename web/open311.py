@@ -288,6 +288,9 @@ def get_token(token: str, fmt: str):
             state = queries.token(conn, list(apikeys.KEY_CHANNELS), token)
     if state is None:
         raise Open311Error(404, f"token {token[:40]!r} not found")
+    if state.failed:  # the worker could not store it (dead-lettered): no request will ever come of it
+        raise Open311Error(404, f"token {token[:40]!r}: the request could not be processed and was not "
+                                "registered; post it again")
     item = {"token": token}
     if state.ticket_no:
         item = {"service_request_id": state.ticket_no, "token": token}
