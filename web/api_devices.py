@@ -45,16 +45,20 @@ def list_devices():
     with _deps().engine.connect() as conn:
         rows = lifeline.device_page(conn, status=status, kind=kind, unit=unit, grid=grid, after=after,
                                     limit=limit + 1)
-    items = [{
+    items = [{**_device(r), "ticket_no": r.ticket_no} for r in rows[:limit]]
+    return jsonify({"items": items, "next_cursor": rows[limit - 1].device_id if len(rows) > limit else None})
+
+
+def _device(r) -> dict:
+    """A device row as the list and the detail both answer it."""
+    return {
         "device_id": r.device_id, "kind": r.kind, "name": r.name, "network": r.network,
         "location": {"lon": r.lon, "lat": r.lat},
         "unit": {"code": r.unit_code, "name": r.unit_name},
         "area": {"district": r.district_code, "street": r.street_code, "community": r.community_code,
                  "grid": r.grid_code},
         "status": r.status, "level": r.level, "last_at": r.last_at.isoformat() if r.last_at else None,
-        "ticket_no": r.ticket_no,
-    } for r in rows[:limit]]
-    return jsonify({"items": items, "next_cursor": rows[limit - 1].device_id if len(rows) > limit else None})
+    }
 
 
 @bp.get("/devices/<device_id>/readings")
@@ -157,12 +161,7 @@ def device_detail(device_id: str):
         thresholds.setdefault(t.metric, []).append(
             {"level": t.level, "direction": t.direction, "value": t.value, "hysteresis": t.hysteresis})
     return jsonify({
-        "device_id": r.device_id, "kind": r.kind, "name": r.name, "network": r.network,
-        "location": {"lon": r.lon, "lat": r.lat},
-        "unit": {"code": r.unit_code, "name": r.unit_name},
-        "area": {"district": r.district_code, "street": r.street_code, "community": r.community_code,
-                 "grid": r.grid_code},
-        "status": r.status, "level": r.level, "last_at": r.last_at.isoformat() if r.last_at else None,
+        **_device(r),
         "offline_since": r.offline_since.isoformat() if r.offline_since else None,
         "registered_at": r.registered_at.isoformat(), "offline_after_s": r.offline_after_s,
         "tickets": r.tickets, "thresholds": thresholds,

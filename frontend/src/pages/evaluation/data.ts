@@ -1,15 +1,11 @@
 // The evaluation page's figures from the API's answers, as pure functions (data.test.ts): periods, sorting,
 // percentages and the 红黑榜 marks. The page itself only fetches and renders.
-export interface EvalRow {
-  key: { code: string | null; name: string | null };
-  counts: Record<string, number>;
-  rates: Record<string, number | null>;
-  score: number | null;
-  rank: number | null;
-}
+import type { Boards, EvalRow } from "@/shared/evaluation";
+
+export type { EvalRow };
 export interface Evaluation {
   by: string; from: string; to: string; evaluated_at: string;
-  rows: EvalRow[]; boards?: { red: (string | null)[]; black: (string | null)[] };
+  rows: EvalRow[]; boards?: Boards;
   formulas?: Record<string, string>; weights?: Record<string, number>;
 }
 export interface CaseItem {

@@ -1,12 +1,8 @@
 // The wall screen's figures from the API's answers, as pure functions (tested in data.test.ts).
-export interface EvalRow {
-  key: { code: string | null; name: string | null };
-  counts: Record<string, number>;
-  rates: Record<string, number | null>;
-  score: number | null;
-  rank: number | null;
-}
-export interface Evaluation { rows: EvalRow[]; boards?: { red: (string | null)[]; black: (string | null)[] } }
+import type { Boards, EvalRow } from "@/shared/evaluation";
+
+export type { EvalRow };
+export interface Evaluation { rows: EvalRow[]; boards?: Boards }
 export interface TrendDay { date: string; intake: Record<string, number>; intake_total: number; dispatched: number;
   closed: number; overdue: number }
 export interface Live { open: number; pending: number; urgent: number; overdue: number; due_soon: number;
