@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from config import load_settings
 from store.db import make_engine, with_database
@@ -78,8 +79,17 @@ def engine(base_settings):
 @pytest.fixture
 def clean_db(engine):
     """Each test starts without tickets, reports, events or accounts (areas, units, categories stay)."""
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    try:
+        with engine.begin() as conn:
+            # A session a failed test left holding a lock would otherwise stall every later test to its timeout.
+            conn.execute(text("SET LOCAL lock_timeout = '60s'"))
+            conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    except OperationalError:
+        with engine.connect() as conn:
+            holders = conn.execute(text(
+                "SELECT pid, state, left(query, 200) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all()
+        pytest.fail(f"clean_db: the data tables stayed locked for 60 s; sessions: {holders}")
     return engine
 
 

@@ -32,9 +32,19 @@ def _ingest(conn, ctx) -> list[str]:
     return ingest(conn, _batch(), ctx, **KW)
 
 
+def _lock_waiters(engine) -> int:
+    """Sessions of this database waiting for a lock, read in a transaction of its own: PostgreSQL snapshots
+    pg_stat_activity once per transaction, so polling inside one transaction would never see a change."""
+    with engine.connect() as watch:
+        return watch.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )).scalar_one()
+
+
 def _blocked_writer(engine, write, other_tx, what: str) -> dict:
     """Run `write(conn)` in a transaction of its own on a thread, wait until it waits for a lock that
-    `other_tx` holds, commit `other_tx`, and return what the writer returned ("opened") or raised ("error")."""
+    `other_tx` holds, commit `other_tx`, and return what the writer returned ("opened") or raised ("error").
+    Whatever happens, `other_tx` ends and the thread is joined: a lock left held would stall every later test."""
     outcome: dict = {}
 
     def run() -> None:
@@ -46,12 +56,13 @@ def _blocked_writer(engine, write, other_tx, what: str) -> dict:
 
     thread = threading.Thread(target=run)
     thread.start()
-    with engine.connect() as watch:
-        wait_for(lambda: watch.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )).scalar_one() > 0, timeout=20, what=what)
-    other_tx.commit()
-    thread.join(20)
+    try:
+        wait_for(lambda: _lock_waiters(engine) > 0, timeout=20, what=what)
+        other_tx.commit()
+    finally:
+        if other_tx.is_active:
+            other_tx.rollback()
+        thread.join(20)
     assert not thread.is_alive()
     return outcome
 
