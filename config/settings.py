@@ -85,6 +85,8 @@ class Settings:
     lifeline_group: str
     lifeline_retention_days: int
     lifeline_offline_every_s: float
+    lifeline_batch_size: int
+    lifeline_linger_ms: int
     notify_group: str
     notify_max_attempts: int
     notify_backoff_s: float
@@ -272,6 +274,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         kwargs["secret_key"] = secrets.token_hex(32)
     if kwargs["topic_partitions"] < 1:
         raise SettingsError("setting 'topic_partitions' must be at least 1")
+    if kwargs["lifeline_batch_size"] < 1 or not 0 <= kwargs["lifeline_linger_ms"] <= 5000:
+        raise SettingsError("setting 'lifeline_batch_size' must be at least 1 and 'lifeline_linger_ms' 0–5000")
     _check_calendar(kwargs)
     _check_web_security(kwargs)
     _check_evaluation(kwargs)

@@ -82,9 +82,17 @@ class KindRules:
     category: str | None = None
     offline_category: str | None = None
     metrics: Mapping[str, tuple[Threshold, ...]] = field(default_factory=dict)
+    _quiet: Mapping[str, tuple[float, float]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_quiet", {m: quiet_band(ts) for m, ts in self.metrics.items()})
 
     def thresholds(self, metric: str) -> tuple[Threshold, ...]:
         return self.metrics.get(metric, ())
+
+    def quiet(self, metric: str) -> tuple[float, float]:
+        """`quiet_band` of the metric's thresholds, computed once."""
+        return self._quiet.get(metric, EVERYTHING)
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,22 @@ class Alarm:
                 f"at {self.at.isoformat()}")
 
 
+EVERYTHING = (-math.inf, math.inf)
+
+
+def quiet_band(thresholds: Iterable[Threshold]) -> tuple[float, float]:
+    """The values (lo ≤ v ≤ hi) that pass none of the thresholds: a reading in it, of a metric at level 0
+    with nothing pending, changes nothing but the state's `last_at` (`step` would return the same state).
+    Nearly every reading is one; the lifeline consumer skips `step` for them."""
+    lo, hi = EVERYTHING
+    for t in thresholds:
+        if t.direction is Direction.ABOVE:
+            hi = min(hi, t.value)
+        else:
+            lo = max(lo, t.value)
+    return lo, hi
+
+
 def target_level(thresholds: Iterable[Threshold], level: int, v: float) -> int:
     """The level a value points to: the highest it passes, or a raised one it still holds (hysteresis)."""
     best = 0
@@ -172,6 +196,67 @@ def step(state: MetricState, thresholds: tuple[Threshold, ...], metric: str, v: 
         change = Change.CLEARED if target == 0 else Change.LOWER
     return (MetricState(target, None, 0, None, at),
             Alarm(metric, change, target, state.level, v, at, by_level.get(target)))
+
+
+@dataclass
+class Advanced:
+    """What a batch of readings did to the metrics' states (`advance`)."""
+
+    changed: dict[tuple[str, str], MetricState]  # the states that changed at some reading: to be written
+    alarms: dict[str, list[Alarm]]  # by device, in time order
+    last: dict[str, datetime]  # each device's newest instant
+    level_changed: set[str]  # devices with a metric whose level is not what it was
+
+
+def advance(states: dict[tuple[str, str], MetricState], readings: Iterable[tuple],
+            kinds: Mapping[str, str], rules: Mapping[str, KindRules]) -> Advanced:
+    """`step` every reading of a batch, by device in time order, from `states` ({(device, metric): state},
+    absent: fresh; updated here). `readings`: (device_id, at, {metric: value}, ...) tuples of devices in
+    `kinds`, sorted by device and instant.
+
+    Only states that changed at some reading (not only in last_at) count as changed — nearly every reading
+    changes nothing but the instant — and they carry the instant of the metric's last reading. A reading in its
+    metric's quiet band while the metric is at level 0 with nothing pending skips `step`: only its instant is
+    kept, and handed to the state when a later reading steps it or when the state is written."""
+    fresh = MetricState()
+    before = dict(states)
+    alarms: dict[str, list[Alarm]] = {}
+    last: dict[str, datetime] = {}
+    dirty: set[tuple[str, str]] = set()
+    quiet_at: dict[tuple[str, str], datetime] = {}
+    for device_id, at, values, *_ in readings:
+        kind_rules = rules.get(kinds[device_id])
+        for metric, value in (sorted(values.items()) if len(values) > 1 else values.items()):
+            key = (device_id, metric)
+            old = states.get(key, fresh)
+            if old.level == 0 and old.pending is None:
+                lo, hi = kind_rules.quiet(metric) if kind_rules else EVERYTHING
+                if lo <= value <= hi:
+                    if old.last_at is None or at > old.last_at:
+                        quiet_at[key] = at
+                    continue
+            quiet = quiet_at.pop(key, None)
+            if quiet is not None:  # what the quiet readings before this one left
+                old = MetricState(old.level, None, 0, None, quiet)
+            states[key], alarm = step(old, kind_rules.thresholds(metric) if kind_rules else (), metric, value, at)
+            if key not in dirty and _moved(old, states[key]):
+                dirty.add(key)
+            if alarm is not None:
+                alarms.setdefault(device_id, []).append(alarm)
+        last[device_id] = at  # in time order: the device's newest instant
+    changed = {}
+    for key in dirty:
+        state, quiet = states[key], quiet_at.get(key)
+        if quiet is not None and (state.last_at is None or quiet > state.last_at):
+            state = states[key] = replace(state, last_at=quiet)
+        changed[key] = state
+    level_changed = {k[0] for k, s in changed.items() if s.level != before.get(k, fresh).level}
+    return Advanced(changed, alarms, last, level_changed)
+
+
+def _moved(old: MetricState, new: MetricState) -> bool:
+    """A change worth writing: anything but the instant of the last reading."""
+    return (old.level, old.pending, old.count, old.since) != (new.level, new.pending, new.count, new.since)
 
 
 def is_offline(last_at: datetime | None, registered_at: datetime, offline_after_s: float, now: datetime) -> bool:

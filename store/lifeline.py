@@ -247,16 +247,16 @@ def heard(conn: Connection, last: dict[str, datetime], changed: Iterable[str] = 
     (`changed`), that were offline, that have none yet or whose last_at is older than STATUS_EVERY_S are
     written (level recomputed from the metrics' states); returns the devices that were offline until now.
 
-    `known` (the caller's, kept between batches): {device: last_at} as last read or written. A device in it
-    heard again within STATUS_EVERY_S is not even read: it cannot have been marked offline since, because the
-    offline pass wants at least `offline_after` of silence confirmed by the readings. Updated here; the caller
-    drops it when a transaction fails."""
+    `known` (the caller's, kept between batches): {device: the instant from which its row counts as stale},
+    from its last_at as last read or written. A device in it heard again before then is not even read: it
+    cannot have been marked offline since, because the offline pass wants at least `offline_after` of
+    silence confirmed by the readings. Updated here; the caller drops it when a transaction fails."""
     if not last:
         return set()
     changed = set(changed)
     known = {} if known is None else known
-    ask = [d for d, at in last.items()
-           if d in changed or d not in known or (at - known[d]).total_seconds() >= _status_every(d)]
+    stale = known.get
+    ask = [d for d, at in last.items() if (due := stale(d)) is None or at >= due or d in changed]
     if not ask:
         return set()
     before = {r.device_id: r for r in conn.execute(text(
@@ -268,7 +268,7 @@ def heard(conn: Connection, last: dict[str, datetime], changed: Iterable[str] = 
                  or (last[d] - before[d].last_at).total_seconds() >= _status_every(d))
     for d in ask:
         if d in before and before[d].last_at is not None and not before[d].offline:
-            known[d] = before[d].last_at
+            known[d] = before[d].last_at + timedelta(seconds=_status_every(d))
     if not due:
         return set()
     # Locked and read again: the offline pass may have marked one offline since (then it is back, and says so).
@@ -276,7 +276,9 @@ def heard(conn: Connection, last: dict[str, datetime], changed: Iterable[str] = 
                                     "ORDER BY device_id FOR UPDATE"), {"d": due}).scalars())
     conn.execute(_HEARD, {"rows": [{"device_id": d, "last_at": last[d].isoformat()} for d in due]})
     for d in due:
-        known[d] = max(last[d], known.get(d, last[d]))
+        written = last[d] + timedelta(seconds=_status_every(d))
+        if d not in known or written > known[d]:
+            known[d] = written
     return offline
 
 

@@ -14,18 +14,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
 
-from application.lifeline import Applied, Lifeline, Reading, ReadingError, apply_readings, offline_pass, parse_reading
+from application.lifeline import Applied, Lifeline, ReadingError, apply_readings, offline_pass, parse_reading
 from application.lifeline import retention as drop_old
 from config import Settings
 from store.lifeline import kinds_of, load_rules
 from streams.dlq import dead_letter
 from streams.failures import failure_reason, is_transient
 from streams.outbox import Send
-from streams.rdkafka import IntakeConsumer, Record
+from streams.rdkafka import IntakeConsumer, Record, to_record
 from streams.relay import Relay, WorkerStats
 from streams.topics import Topics
 from streams.worker import MissingTopic, check_durability
@@ -76,29 +76,44 @@ class LifelineConsumer:
 
     def process(self, records: list[Record]) -> Applied:
         """Validate, dead-letter, apply one batch in one transaction; raises on failure (the caller replays)."""
+        return self._process([r.value for r in records], records.__getitem__)
+
+    def process_messages(self, messages: list) -> Applied:
+        """`process` for librdkafka's messages as polled (no Record made unless one is dead-lettered)."""
+        return self._process([m.value() for m in messages], lambda i: to_record(messages[i]))
+
+    def _process(self, values: list[bytes | None], record: Callable[[int], Record]) -> Applied:
+        """The batch as its messages' values; `record(i)`: the i-th message as a Record, for its dead letter.
+        The readings go on as plain (device_id, at, values, i) tuples: fields 0–2 are a Reading's."""
         now = self.clock()
-        parsed: list[tuple[Record, tuple]] = []
+        skew = self.settings.future_skew_s
+        latest = now + timedelta(seconds=skew)
+        parsed: list[tuple] = []
         letters = []
-        for m in records:
+        for i, value in enumerate(values):
             try:
-                parsed.append((m, parse_reading(m.value, now, self.settings.future_skew_s)))
+                device_id, at, metrics = parse_reading(value, now, skew, latest=latest)
             except ReadingError as exc:
-                letters.append(dead_letter(self.topics, m, f"reading/1: {exc.reason}"))
-        kinds = self.registered({p[0] for _, p in parsed}) if parsed else {}
-        for m, p in [x for x in parsed if x[1][0] not in kinds]:
-            letters.append(dead_letter(self.topics, m, f"device_id: {p[0]} is not in the device registry "
-                                                       "(yunguan devices load)"))
-        parsed = [x for x in parsed if x[1][0] in kinds]
+                letters.append(dead_letter(self.topics, record(i), f"reading/1: {exc.reason}"))
+                continue
+            parsed.append((device_id, at, metrics, i))
+        ids = {r[0] for r in parsed}
+        kinds = self.registered(ids) if ids else {}
+        if len(kinds) < len(ids):
+            for r in parsed:
+                if r[0] not in kinds:
+                    letters.append(dead_letter(self.topics, record(r[3]), f"device_id: {r[0]} is not in the device "
+                                                                          "registry (yunguan devices load)"))
+            parsed = [r for r in parsed if r[0] in kinds]
         if letters:
             self.send(letters)
             self.stats.dead_letters += len(letters)
             log.warning("lifeline: dead-lettered %d reading(s)", len(letters))
-        readings = [Reading(d, at, values, m.topic, m.partition, m.offset) for m, (d, at, values) in parsed]
         applied = Applied()
-        if readings:
-            self._apply(readings, {(m.topic, m.partition, m.offset): m for m, _ in parsed}, applied, kinds)
-        self.stats.readings += len(readings)
-        self.stats.messages += len(records)
+        if parsed:
+            self._apply(parsed, record, applied, kinds)
+        self.stats.readings += len(parsed)
+        self.stats.messages += len(values)
         return applied
 
     def registered(self, ids: set[str]) -> dict[str, str]:
@@ -113,7 +128,8 @@ class LifelineConsumer:
                 self._kinds.update(kinds_of(conn, missing))
         return {d: self._kinds[d] for d in ids if d in self._kinds}
 
-    def _apply(self, readings: list[Reading], raw: dict, applied: Applied, kinds: dict[str, str]) -> None:
+    def _apply(self, readings: list[tuple], record: Callable[[int], Record], applied: Applied,
+               kinds: dict[str, str]) -> None:
         """Apply in one transaction. A failure that is not transient belongs to some reading: the batch is
         halved until that one is found, which is dead-lettered with the database's reason (the rest goes
         on); a transient one (database or broker away) is raised, and the loop replays."""
@@ -126,15 +142,15 @@ class LifelineConsumer:
                 raise
             if len(readings) > 1:
                 half = len(readings) // 2
-                self._apply(readings[:half], raw, applied, kinds)
-                self._apply(readings[half:], raw, applied, kinds)
+                self._apply(readings[:half], record, applied, kinds)
+                self._apply(readings[half:], record, applied, kinds)
                 return
-            r = readings[0]
-            self.send([dead_letter(self.topics, raw[(r.topic, r.partition, r.offset)],
+            device_id, at, _, i = readings[0]
+            self.send([dead_letter(self.topics, record(i),
                                    f"could not be stored: {failure_reason(exc)}")])
             self.stats.dead_letters += 1
             self.stats.poisoned += 1
-            log.error("lifeline: dead-lettered a reading of %s at %s: %s", r.device_id, r.at, failure_reason(exc))
+            log.error("lifeline: dead-lettered a reading of %s at %s: %s", device_id, at, failure_reason(exc))
             return
         applied.stored += done.stored
         applied.alarms += done.alarms
@@ -168,7 +184,8 @@ class LifelineConsumer:
     def make_consumer(self) -> IntakeConsumer:
         consumer = IntakeConsumer(self.settings.kafka_bootstrap, self.settings.lifeline_group,
                                   max_poll_interval_ms=self.settings.max_poll_interval_ms,
-                                  session_timeout_ms=self.settings.session_timeout_ms, client_id="yunguan-lifeline")
+                                  session_timeout_ms=self.settings.session_timeout_ms, client_id="yunguan-lifeline",
+                                  fetch=_fetch())
         try:
             if self.topics.sensor_readings not in consumer.existing_topics():
                 raise MissingTopic(f"topic {self.topics.sensor_readings} does not exist; run `yunguan up` "
@@ -192,17 +209,18 @@ class LifelineConsumer:
         # first, instead of every device looking silent since then.
         self._last_offline = max(self._last_offline, time.monotonic())
         postponed = 0
+        batch, linger = self.settings.lifeline_batch_size, self.settings.lifeline_linger_ms / 1000
         log.info("lifeline consuming %s as group %s", self.topics.sensor_readings, self.settings.lifeline_group)
         try:
             while not stop.is_set():
-                records = consumer.poll_batch(self.settings.worker_batch_size, 0.2)
+                records = consumer.poll_messages(batch, 0.2, linger)
                 if records:
-                    applied = self.process(records)
+                    applied = self.process_messages(records)
                     if applied.opened or applied.annotated:  # only then are there events in the outbox
                         relay.wake()
-                    consumer.commit(records)
+                    consumer.commit_consumed()
                     self.stats.batches += 1
-                backlog = len(records) >= self.settings.worker_batch_size and postponed < 4
+                backlog = len(records) >= batch and postponed < 4
                 if backlog and self._offline_due():
                     postponed += 1
                     self._last_offline = time.monotonic()
@@ -241,6 +259,16 @@ def run_supervised(consumer: LifelineConsumer, stop: threading.Event, max_backof
             log.exception("lifeline loop failed; replaying from the last committed offset in %.0f s", backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, max_backoff_s)
+
+
+def _fetch() -> dict:
+    import os
+    out = {}
+    if os.environ.get("FMB"):
+        out["fetch.min.bytes"] = int(os.environ["FMB"])
+    if os.environ.get("FWM"):
+        out["fetch.wait.max.ms"] = int(os.environ["FWM"])
+    return out
 
 
 def _quiet(partitions) -> None:

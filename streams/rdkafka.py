@@ -12,9 +12,9 @@ topic auto-creation, offsets committed synchronously and only by the caller, aft
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from streams.producer import HTTP_INTAKE_HEADER, BrokerUnavailable, Delivered
 
@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 _rdlog = logging.getLogger("rdkafka")
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed message, with the attributes the worker and the dead-letter builder read."""
+class Record(NamedTuple):
+    """One consumed message, with the attributes the worker and the dead-letter builder read. (A tuple: the
+    lifeline consumer makes tens of thousands a second, and a frozen dataclass costs twice as much to make.)"""
 
     topic: str
     partition: int
@@ -32,6 +32,12 @@ class Record:
     key: bytes | None
     value: bytes | None
     via_http: bool = False  # published by HTTP intake (header streams.producer.HTTP_INTAKE_HEADER)
+
+
+def to_record(m: Message) -> Record:
+    headers = m.headers()
+    return Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(),
+                  bool(headers) and any(k == HTTP_INTAKE_HEADER for k, _ in headers))
 
 
 class UnknownTopic(KafkaException):
@@ -42,7 +48,7 @@ class IntakeConsumer:
     """A consumer group member that hands out batches and commits exactly what it is told."""
 
     def __init__(self, bootstrap: str, group: str, *, max_poll_interval_ms: int, session_timeout_ms: int,
-                 client_id: str = "yunguan-worker") -> None:
+                 client_id: str = "yunguan-worker", fetch: dict | None = None) -> None:
         self._consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -62,6 +68,7 @@ class IntakeConsumer:
             "queued.max.messages.kbytes": 16384,
             "socket.nagle.disable": True,  # small requests (fetches, commits) must not wait for delayed ACKs
             "logger": _rdlog,
+            **(fetch or {}),
         })
 
     def existing_topics(self, timeout_s: float = 10.0) -> set[str]:
@@ -101,31 +108,48 @@ class IntakeConsumer:
                         "lag": lag})
         return out
 
-    def poll_batch(self, max_records: int, timeout_s: float) -> list[Record]:
-        """Up to `max_records` messages, waiting at most `timeout_s` for the first. Rebalances happen in here,
-        so never between a batch and its commit."""
-        out: list[Record] = []
+    def poll_batch(self, max_records: int, timeout_s: float, linger_s: float = 0.0) -> list[Record]:
+        """Up to `max_records` messages, waiting at most `timeout_s` for the first, then at most `linger_s`
+        more for the batch to fill. Rebalances happen in here, so never between a batch and its commit."""
+        return [to_record(m) for m in self.poll_messages(max_records, timeout_s, linger_s)]
+
+    def poll_messages(self, max_records: int, timeout_s: float, linger_s: float = 0.0) -> list[Message]:
+        """`poll_batch` without the Records: librdkafka's messages (read `.value()`; `to_record` when more is
+        needed), for a consumer that handles tens of thousands a second and needs only their values."""
         # consume(n, timeout) waits for all n messages or the timeout; a report must not wait for a batch to
         # fill, so: what is prefetched already, else the first message to arrive and what came with it.
         messages = self._consumer.consume(max_records, 0)
         if not messages:
             first = self._consumer.poll(timeout_s)
             if first is None:
-                return out
+                return []
             messages = [first, *self._consumer.consume(max_records - 1, 0)] if max_records > 1 else [first]
-        for m in messages:
-            err = m.error()
-            if err is None:
-                headers = m.headers()
-                out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(),
-                                  bool(headers) and any(k == HTTP_INTAKE_HEADER for k, _ in headers)))
-            elif err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                raise UnknownTopic(err)
-            elif err.fatal() or not err.retriable():
-                raise KafkaException(err)
-            else:  # the client retries by itself; say so once in the log
-                log.warning("consumer: %s", err)
-        return out
+        if linger_s > 0 and len(messages) < max_records:
+            # The lifeline's readings: a fuller batch costs the same round trips as a small one.
+            messages += self._consumer.consume(max_records - len(messages), linger_s)
+        if any(m.error() is not None for m in messages):
+            for m in messages:
+                err = m.error()
+                if err is None:
+                    continue
+                if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise UnknownTopic(err)
+                if err.fatal() or not err.retriable():
+                    raise KafkaException(err)
+                log.warning("consumer: %s", err)  # the client retries by itself; say so in the log
+            messages = [m for m in messages if m.error() is None]
+        return messages
+
+    def commit_consumed(self) -> None:
+        """Commit, synchronously, past everything this consumer has handed out (its position in each assigned
+        partition): for a caller that has applied every message of every batch it polled. Raises as `commit`."""
+        positions = [tp for tp in self._consumer.position(self._consumer.assignment()) if tp.offset >= 0]
+        if not positions:
+            return
+        done = self._consumer.commit(offsets=positions, asynchronous=False)
+        failed = [tp for tp in done or () if tp.error is not None]
+        if failed:
+            raise KafkaException(failed[0].error)
 
     def commit(self, records: list[Record]) -> None:
         """Commit past the highest offset of each partition in `records`, synchronously; raise if the broker
