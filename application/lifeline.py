@@ -17,9 +17,10 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Annotated, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+import msgspec
 import orjson
 from sqlalchemy.engine import Connection, Engine
 
@@ -397,12 +398,41 @@ class ReadingError(ValueError):
         return str(self)
 
 
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class _ReadingDoc(msgspec.Struct):
+    """reading/1 as msgspec checks it in C: the fast path of `parse_reading` (other fields are ignored)."""
+
+    schema: Literal["reading/1"]
+    device_id: _Name
+    at: Annotated[datetime, msgspec.Meta(tz=True)]
+    values: Annotated[dict[_Name, float], msgspec.Meta(min_length=1)]
+
+
+_decode = msgspec.json.Decoder(_ReadingDoc).decode
+
+
 def parse_reading(raw: bytes | None, now: datetime, future_skew_s: float, *,
                   latest: datetime | None = None) -> tuple[str, datetime, dict[str, float]]:
     """A reading/1 message: `{"schema":"reading/1","device_id","at":RFC 3339 with offset,"values":{metric:
     number}}`; raises ReadingError naming the field. An instant later than `now` + skew is refused (`latest`:
-    that instant, when the caller computed it once for a batch). Written for speed: a consumer parses tens of
-    thousands a second."""
+    that instant, when the caller computed it once for a batch). A consumer parses tens of thousands a second:
+    msgspec reads a well-formed reading in C; whatever it refuses is read again by `_parse_slowly`, whose
+    rules are the definition (it names the field, and takes what msgspec is stricter about, e.g. an instant
+    with a space for the T)."""
+    try:
+        doc = _decode(raw or b"")
+    except msgspec.DecodeError:
+        device_id, at, values = _parse_slowly(raw)
+    else:
+        device_id, at, values = doc.device_id, doc.at, doc.values
+    if at > (latest or now + timedelta(seconds=future_skew_s)):
+        raise ReadingError(f"at: {at.isoformat()} lies more than {future_skew_s:g} s in the future")
+    return device_id, at, values
+
+
+def _parse_slowly(raw: bytes | None) -> tuple[str, datetime, dict[str, float]]:
     try:
         doc = _loads(raw or b"")
     except orjson.JSONDecodeError as exc:
@@ -418,13 +448,11 @@ def parse_reading(raw: bytes | None, now: datetime, future_skew_s: float, *,
     try:
         if type(at_raw) is not str:
             raise ValueError
-        at = _instant(at_raw)  # Python 3.11 reads a trailing Z as well
+        at = _instant(at_raw.upper())  # RFC 3339 allows a lower-case t and z; Python 3.11 reads a Z
     except ValueError:
         raise ReadingError(f"at: must be an RFC 3339 instant, got {at_raw!r}") from None
     if at.tzinfo is None:
         raise ReadingError(f"at: needs a UTC offset, got {at_raw!r}")
-    if at > (latest or now + timedelta(seconds=future_skew_s)):
-        raise ReadingError(f"at: {at_raw} lies more than {future_skew_s:g} s in the future")
     values = doc.get("values")
     if type(values) is not dict or not values:
         raise ReadingError("values: required, an object of metric → number")

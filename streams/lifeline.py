@@ -184,8 +184,7 @@ class LifelineConsumer:
     def make_consumer(self) -> IntakeConsumer:
         consumer = IntakeConsumer(self.settings.kafka_bootstrap, self.settings.lifeline_group,
                                   max_poll_interval_ms=self.settings.max_poll_interval_ms,
-                                  session_timeout_ms=self.settings.session_timeout_ms, client_id="yunguan-lifeline",
-                                  fetch=_fetch())
+                                  session_timeout_ms=self.settings.session_timeout_ms, client_id="yunguan-lifeline")
         try:
             if self.topics.sensor_readings not in consumer.existing_topics():
                 raise MissingTopic(f"topic {self.topics.sensor_readings} does not exist; run `yunguan up` "
@@ -259,16 +258,6 @@ def run_supervised(consumer: LifelineConsumer, stop: threading.Event, max_backof
             log.exception("lifeline loop failed; replaying from the last committed offset in %.0f s", backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, max_backoff_s)
-
-
-def _fetch() -> dict:
-    import os
-    out = {}
-    if os.environ.get("FMB"):
-        out["fetch.min.bytes"] = int(os.environ["FMB"])
-    if os.environ.get("FWM"):
-        out["fetch.wait.max.ms"] = int(os.environ["FWM"])
-    return out
 
 
 def _quiet(partitions) -> None:

@@ -48,7 +48,7 @@ class IntakeConsumer:
     """A consumer group member that hands out batches and commits exactly what it is told."""
 
     def __init__(self, bootstrap: str, group: str, *, max_poll_interval_ms: int, session_timeout_ms: int,
-                 client_id: str = "yunguan-worker", fetch: dict | None = None) -> None:
+                 client_id: str = "yunguan-worker") -> None:
         self._consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -68,7 +68,6 @@ class IntakeConsumer:
             "queued.max.messages.kbytes": 16384,
             "socket.nagle.disable": True,  # small requests (fetches, commits) must not wait for delayed ACKs
             "logger": _rdlog,
-            **(fetch or {}),
         })
 
     def existing_topics(self, timeout_s: float = 10.0) -> set[str]:

@@ -107,3 +107,61 @@ def test_the_quiet_band_is_what_passes_no_threshold():
     assert quiet_band(above + below) == (0.2, 50.0)
     # the edges pass nothing: `above` is strictly greater, `below` strictly less
     assert not any(t.passed(50.0) for t in above) and not any(t.passed(0.2) for t in below)
+
+
+# -- reading/1: msgspec's fast path agrees with the rules it stands in for ------------------------------------
+
+json_values = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False, allow_infinity=False),
+                        st.text(max_size=5), st.lists(st.integers(), max_size=2))
+# per field: what a wrong or an odd value may be
+ODD = {
+    "schema": st.one_of(st.sampled_from(["reading/2", "Reading/1", ""]), json_values),
+    "device_id": st.one_of(st.sampled_from(["", "x" * 64, "x" * 65, "设备-1", "a\u0000b"]), json_values),
+    "at": st.one_of(st.sampled_from(["2026-11-30 08:00:00+08:00", "2026-11-30T08:00:00", "2026-11-30",
+                                     "2026-11-30T08:00:00.123456-03:30", "2026-11-30t00:00:00z", "yesterday",
+                                     "2026-02-30T08:00:00Z", "2026-12-01T00:04:59Z", "2026-12-01T00:05:01Z",
+                                     "2026-11-30T08:00:00+25:00"]), json_values),
+    "values": st.one_of(st.dictionaries(st.one_of(st.sampled_from(["", "x" * 65, "ppm"]), st.text(max_size=3)),
+                                        json_values, max_size=3), json_values),
+}
+
+
+@st.composite
+def reading_docs(draw):
+    """A valid reading with, mostly, one field made wrong or odd (or left out)."""
+    doc = {"schema": "reading/1", "device_id": draw(st.sampled_from(["g1", "bench-gas-00001"])),
+           "at": draw(st.sampled_from(["2026-11-30T08:00:00+08:00", "2026-11-30T00:00:00Z",
+                                       "2026-11-30T00:00:00.5+00:00"])),
+           "values": draw(st.dictionaries(st.sampled_from(["ppm", "bar"]),
+                                          st.one_of(st.floats(-1e6, 1e6), st.integers(-10**6, 10**6)),
+                                          min_size=1, max_size=2))}
+    field = draw(st.sampled_from([None, *sorted(ODD)]))
+    if field is not None:
+        if draw(st.integers(0, 4)) == 0:
+            del doc[field]
+        else:
+            doc[field] = draw(ODD[field])
+    return doc
+
+
+@hsettings(max_examples=600, deadline=None)
+@given(reading_docs())
+def test_the_fast_reading_parser_accepts_only_what_the_rules_accept_and_reads_it_the_same(doc):
+    import json
+
+    from application.lifeline import ReadingError, _parse_slowly, parse_reading
+
+    raw = json.dumps(doc).encode()  # (json: integers beyond 64 bits too)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        fast = parse_reading(raw, now, 300.0)
+    except ReadingError:
+        fast = None
+    try:
+        slow = _parse_slowly(raw)
+    except ReadingError:
+        slow = None
+    if fast is not None:
+        assert slow == fast
+    elif slow is not None:  # refused: only for the instant (the future), which the slow path does not judge
+        assert slow[1] > now

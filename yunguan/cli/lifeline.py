@@ -94,11 +94,24 @@ def cmd_lifeline(settings: Settings, args) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    consumer = build_lifeline(deps)
+    _collect_rarely()
     try:
-        run_supervised(build_lifeline(deps), stop)
+        run_supervised(consumer, stop)
     finally:
         deps.close()
     return 0
+
+
+def _collect_rarely() -> None:
+    """The cyclic garbage collector, tuned for a process that makes a few short-lived objects per reading at
+    tens of thousands a second, nearly none of them in cycles (reference counting frees them): what start-up
+    made is frozen out of every collection, and a young collection waits for 100,000 new objects instead of
+    700. Measured with a batch of 2,000: 13.6 → 10.7 µs of consumer CPU per reading (docs/benchmarks.md)."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(100_000, 20, 20)
 
 
 def _now():
