@@ -82,17 +82,17 @@ def run_naive_consumer() -> None:
     db.copy_readings = insert_rows
     deps = build(load_settings())
     consumer = build_lifeline(deps)
-    batched = consumer.process
+    batched = consumer.process_messages  # what the consumer's loop calls with each polled batch
 
-    def one_by_one(records):
+    def one_by_one(messages):
         total = Applied()
-        for m in records:
+        for m in messages:
             done = batched([m])
             total.opened += done.opened
             total.annotated += done.annotated
         return total
 
-    consumer.process = one_by_one
+    consumer.process_messages = one_by_one
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
