@@ -39,6 +39,8 @@ from store.loop import LoopContext, load
 from store.tickets import NewReport, NewTicket, TicketToWrite, allocate_sequence, insert_reports, insert_tickets
 
 CRS_NAMES = ("wgs84", "gcj02", "bd09", "cgcs2000")
+# Path segments of the devices API that a device's own address /api/v1/devices/<id> would collide with.
+RESERVED_DEVICE_IDS = frozenset({"map", "summary"})
 
 
 # -- the registry -----------------------------------------------------------------------------------------------
@@ -132,6 +134,10 @@ def _device(where: str, row: dict, problems: list[str]) -> DeviceInput | None:
     device_id, kind, unit = _text(row.get("device_id")), _text(row.get("kind")), _text(row.get("unit"))
     if not device_id or len(device_id) > 64:
         problems.append(f"{where}: device_id is required (1–64 characters)")
+    elif device_id in RESERVED_DEVICE_IDS or "/" in device_id:
+        problems.append(f"{where}: device_id {device_id!r} cannot be used: "
+                        f"{', '.join(sorted(RESERVED_DEVICE_IDS))} and ids with '/' cannot be told apart from "
+                        "other addresses of the devices API (/api/v1/devices/map, …/summary)")
     if not kind or len(kind) > 32:
         problems.append(f"{where}: kind is required (1–32 characters)")
     if not unit:

@@ -197,10 +197,13 @@ def test_loaders_name_every_problem_and_write_nothing(settings, registry, engine
                    f"g9,gas,125.43,43.71,wgs84,{GAS_UNIT}\n"
                    "g10,gas,east,43.71,wgs84,220102-GAS\n"
                    "g11,gas,125.43,43.71,utm,220102-GAS\n"
-                   "g9,gas,125.43,43.71,wgs84,220102-GAS\n", encoding="utf-8")
+                   "g9,gas,125.43,43.71,wgs84,220102-GAS\n"
+                   "map,gas,125.43,43.71,wgs84,220102-GAS\n"
+                   "a/b,gas,125.43,43.71,wgs84,220102-GAS\n", encoding="utf-8")
     done = _cli(settings, "devices", "load", str(bad))
     assert done.returncode == 2
-    for part in ("line 3: lon and lat", "line 4: crs 'utm'", "line 5: device_id g9 repeats line 2"):
+    for part in ("line 3: lon and lat", "line 4: crs 'utm'", "line 5: device_id g9 repeats line 2",
+                 "line 6: device_id 'map' cannot be used", "line 7: device_id 'a/b' cannot be used"):
         assert part in done.stderr, done.stderr
     unknown = registry / "unknown.geojson"
     unknown.write_text(json.dumps({"type": "FeatureCollection", "features": [
