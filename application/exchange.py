@@ -231,10 +231,11 @@ class PushResult:
     seconds: float = 0.0
     attempts: int = 0
     dry_run: bool = False
+    compacted: int = 0  # superseded change rows dropped from the log (store.exchange.compact)
 
     def summary(self) -> dict:
         out = {"sent": self.sent, "batches": self.batches, "cursor": str(self.cursor),
-               "seconds": round(self.seconds, 3)}
+               "seconds": round(self.seconds, 3), "compacted": self.compacted}
         return {**out, "dry_run": True} if self.dry_run else out
 
 
@@ -277,6 +278,9 @@ def push(engine: Engine, receiver: Receiver | None, config: ExchangeConfig, *, s
             run.result.cursor = last
             run.result.sent += len(cases)
             run.result.batches += 1
+        if not dry_run:
+            with engine.begin() as conn:
+                run.result.compacted = store.compact(conn, edge.below)
     except ExchangeFailed as exc:
         exc.result = run.result
         raise

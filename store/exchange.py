@@ -107,6 +107,16 @@ def cases(conn: Connection, ticket_ids: Sequence[int]) -> dict[int, dict]:
     return {r["id"]: dict(r) for r in conn.execute(_CASES, {"ids": list(ticket_ids)}).mappings()}
 
 
+def compact(conn: Connection, below: int) -> int:
+    """Drop each ticket's change rows older than its latest one below the horizon `below`; return how many.
+    What a push sends is unchanged — it sends a ticket once, at its last change in the window, and "changed
+    after a cursor" holds of a ticket exactly when its latest change does — so `--since` re-sends as before,
+    while the log stays about one row per ticket instead of one per change."""
+    return conn.execute(text(
+        "DELETE FROM exchange_changes c WHERE c.xid < :below AND EXISTS (SELECT 1 FROM exchange_changes l "
+        "WHERE l.ticket_id = c.ticket_id AND l.xid > c.xid AND l.xid < :below)"), {"below": below}).rowcount
+
+
 # --- the cursor ----------------------------------------------------------------------------------------------
 
 def read_cursor(conn: Connection) -> tuple[tuple[int, int] | None, datetime | None]:
