@@ -25,6 +25,7 @@ from store.lifeline import kinds_of, load_rules
 from streams.dlq import dead_letter
 from streams.failures import failure_reason, is_transient
 from streams.outbox import Send
+from streams.progress import Progress
 from streams.rdkafka import IntakeConsumer, Record, to_record
 from streams.relay import Relay, WorkerStats
 from streams.topics import Topics
@@ -57,6 +58,7 @@ class LifelineConsumer:
     _last_offline: float = 0.0
     _last_retention: float | None = None
     _held: Connection | None = None  # while running: one connection for every batch
+    _progress: Progress | None = None  # the heartbeat (made by `run`)
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -192,12 +194,30 @@ class LifelineConsumer:
         except BaseException:
             consumer.close()
             raise
-        consumer.subscribe([self.topics.sensor_readings], on_assign=_quiet, on_revoke=_quiet)
+        progress = self._progress
+
+        def assigned(pairs) -> None:
+            _quiet(pairs)
+            if progress is not None:
+                progress.on_assign(pairs)
+
+        def revoked(pairs) -> None:
+            if progress is not None:
+                progress.on_revoke(pairs)
+
+        consumer.subscribe([self.topics.sensor_readings], on_assign=assigned, on_revoke=revoked)
         return consumer
 
     def run(self, stop: threading.Event, consumer: IntakeConsumer | None = None) -> None:
-        """Consume until `stop` is set; offsets are committed only after the batch's transaction."""
+        """Consume until `stop` is set; offsets are committed only after the batch's transaction. Every
+        `heartbeat_s` a heartbeat row in the lifeline group says what it owns, its lag and whether it is stuck
+        (streams.progress, as the intake worker's): `yunguan status` reads them."""
         check_durability(self.engine)
+        if self._progress is None:
+            self._progress = Progress(self.engine, self.settings.lifeline_group, self.settings.heartbeat_s,
+                                      self.settings.stuck_after_s)
+        progress = self._progress
+        progress.assigned, progress.changed_mono = frozenset(), time.monotonic()
         consumer = consumer or self.make_consumer()
         relay = Relay(self.engine, self.send, self.stats)
         relay.start()
@@ -218,6 +238,7 @@ class LifelineConsumer:
                     if applied.opened or applied.annotated:  # only then are there events in the outbox
                         relay.wake()
                     consumer.commit_consumed()
+                    progress.on_commit()
                     self.stats.batches += 1
                 backlog = len(records) >= batch and postponed < 4
                 if backlog and self._offline_due():
@@ -229,10 +250,13 @@ class LifelineConsumer:
                         relay.wake()
                 self.retention_if_due()
                 relay.check()
+                progress.beat(consumer, self.stats)
         except BaseException:
             failed = True
             raise
         finally:
+            if not failed:  # a failed loop is retried (run_supervised); while it keeps failing its beat goes silent
+                progress.beat(None, self.stats, force=True, state="stopped")
             try:
                 relay.stop(quiet=failed)
             finally:

@@ -22,6 +22,10 @@ class IntakeStatus:
     dead_letters: int | None = None
     reconcile_gaps: int | None = None
     problems: list[str] = field(default_factory=list)
+    # `yunguan lifeline` consumers (their own group) and what stops them; told, not counted in `ok` (contract
+    # §11's exit status is about report intake). Empty where no lifeline consumer ran in the last hour.
+    lifeline: list[dict] = field(default_factory=list)
+    lifeline_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -30,7 +34,8 @@ class IntakeStatus:
     def as_json(self) -> dict:
         return {"ok": self.ok, "problems": self.problems, "broker": self.broker, "topics": self.topics,
                 "lag": self.partitions, "total_lag": sum(p["lag"] for p in self.partitions),
-                "workers": self.workers, "dead_letters": self.dead_letters, "reconcile_gaps": self.reconcile_gaps}
+                "workers": self.workers, "dead_letters": self.dead_letters, "reconcile_gaps": self.reconcile_gaps,
+                "lifeline": {"consumers": self.lifeline, "problems": self.lifeline_problems}}
 
 
 def worker_problems(engine: Engine, settings: Settings, now: datetime) -> tuple[list[heartbeats.Beat], list[str]]:
@@ -42,16 +47,34 @@ def worker_problems(engine: Engine, settings: Settings, now: datetime) -> tuple[
     return beats, problems
 
 
+def lifeline_problems(engine: Engine, settings: Settings, now: datetime) -> tuple[list[heartbeats.Beat], list[str]]:
+    """The lifeline consumers' heartbeats (group `lifeline_group`) judged as the intake workers' are; nothing
+    when none beat in the last hour (no lifeline runs here)."""
+    with engine.begin() as conn:
+        beats = heartbeats.recent(conn, settings.lifeline_group, now)
+    if not beats:
+        return [], []
+    found = heartbeats.intake_problems(beats, now, timedelta(seconds=settings.stuck_after_s),
+                                       timedelta(seconds=settings.heartbeat_s))
+    return beats, [str(p).replace("no intake worker is running (start `yunguan worker`)",
+                                  "no lifeline consumer is running (start `yunguan lifeline`)") for p in found]
+
+
+def _member(b: heartbeats.Beat) -> dict:
+    return {"worker_id": b.worker_id, "state": b.state, "reason": b.reason, "host": b.host, "pid": b.pid,
+            "beat_at": b.beat_at.isoformat(), "partitions": [f"{p['topic']}[{p['partition']}]" for p in b.partitions],
+            "lag": b.lag, "committed_at": b.committed_at.isoformat() if b.committed_at else None,
+            "messages": b.messages}
+
+
 def intake_status(engine: Engine, settings: Settings, now: datetime, timeout_s: float = 5.0) -> IntakeStatus:
     host, port = broker_address(settings.kafka_bootstrap)
     topics = Topics(settings.topic_prefix)
     status = IntakeStatus(broker=f"{host}:{port}")
     beats, problems = worker_problems(engine, settings, now)
-    status.workers = [{"worker_id": b.worker_id, "state": b.state, "reason": b.reason, "host": b.host,
-                       "pid": b.pid, "beat_at": b.beat_at.isoformat(),
-                       "partitions": [f"{p['topic']}[{p['partition']}]" for p in b.partitions], "lag": b.lag,
-                       "committed_at": b.committed_at.isoformat() if b.committed_at else None,
-                       "messages": b.messages} for b in beats]
+    status.workers = [_member(b) for b in beats]
+    lifeline_beats, status.lifeline_problems = lifeline_problems(engine, settings, now)
+    status.lifeline = [_member(b) for b in lifeline_beats]
     with engine.connect() as conn:
         status.reconcile_gaps = len(intake_log.missing_tickets(
             conn, now, timedelta(seconds=settings.reconcile_grace_s), limit=10_000))

@@ -549,3 +549,23 @@ def test_status_rows_lag_but_offline_is_confirmed_from_the_readings(deps, regist
     consumer.clock.at = second + timedelta(seconds=601)
     consumer.offline_if_due(force=True)
     assert [t.alarm for t in _tickets(engine, "g1")] == ["offline"]
+
+
+def test_the_lifeline_consumers_beat_and_a_silent_one_is_told(settings, deps, lifeline, engine):
+    """`yunguan status` tells the lifeline consumers apart from the intake workers, and says when one goes silent
+    (its heartbeats are judged as the workers' are); a database where no lifeline ran has nothing to say."""
+    from dataclasses import replace
+
+    from streams.status import lifeline_problems
+
+    _publish(settings, deps.topics, [("g1", _reading("g1", T0, ppm=1))])
+    wait_for(lambda: lifeline.stats.readings >= 1, 30, what="a reading")
+    now = datetime.now(UTC)
+    beats, found = wait_for(lambda: (lambda b: b if b[0] and b[0][0].messages else None)(
+        lifeline_problems(engine, deps.settings, datetime.now(UTC))), 30, what="a heartbeat after the reading")
+    assert found == [] and beats[0].state == "consuming" and beats[0].group_id == deps.settings.lifeline_group
+    assert beats[0].partitions and beats[0].committed_at is not None
+    later = now + timedelta(seconds=deps.settings.stuck_after_s * 2)  # no beat since: silent
+    _, found = lifeline_problems(engine, deps.settings, later)
+    assert any("silent" in p for p in found) and any("yunguan lifeline" in p for p in found), found
+    assert lifeline_problems(engine, replace(deps.settings, lifeline_group="no-lifeline-here"), now) == ([], [])

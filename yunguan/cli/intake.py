@@ -37,6 +37,12 @@ def cmd_worker(settings: Settings, args) -> int:
     return 0
 
 
+def _member_line(w: dict) -> str:
+    return (f"  {w['worker_id']:<40} {w['state']:<9} beat {w['beat_at'][11:19]}  partitions "
+            f"{len(w['partitions'])}  lag {w['lag'] if w['lag'] is not None else '-'}  messages {w['messages']}"
+            + (f"  — {w['reason']}" if w["reason"] else ""))
+
+
 def cmd_status(settings: Settings, args) -> int:
     """Is intake flowing: exit 0 when it is, 1 when something needs an operator (contract §11)."""
     from streams.status import intake_status
@@ -54,15 +60,20 @@ def cmd_status(settings: Settings, args) -> int:
     say(f"workers    {len([w for w in status.workers if w['state'] != 'stopped'])} running, group "
         f"{settings.worker_group}")
     for w in status.workers:
-        say(f"  {w['worker_id']:<40} {w['state']:<9} beat {w['beat_at'][11:19]}  partitions "
-            f"{len(w['partitions'])}  lag {w['lag'] if w['lag'] is not None else '-'}  messages {w['messages']}"
-            + (f"  — {w['reason']}" if w["reason"] else ""))
+        say(_member_line(w))
     say(f"lag        {sum(p['lag'] for p in status.partitions)} in all")
     for p in status.partitions:
         if p["lag"]:
             say(f"  {p['topic']}[{p['partition']}]  committed {p['committed']}  end {p['end']}  lag {p['lag']}")
     say(f"dead letters {status.dead_letters if status.dead_letters is not None else '?'} (`yunguan dlq list`)")
     say(f"reconcile  {status.reconcile_gaps} gap(s)")
+    if status.lifeline:
+        say(f"lifeline   {len([w for w in status.lifeline if w['state'] != 'stopped'])} running, group "
+            f"{settings.lifeline_group}")
+        for w in status.lifeline:
+            say(_member_line(w))
+        for problem in status.lifeline_problems:
+            say(f"LIFELINE PROBLEM: {problem}", err=True)
     if status.ok:
         say("intake is flowing")
         return 0
