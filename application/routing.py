@@ -4,9 +4,12 @@ and why — the decision of the contract's `GET /api/v1/route` and `yunguan rout
 `RoutingContext` is what a process holds in memory to decide without touching the database; `RoutingCache`
 keeps it current. Every write to areas, zones, duties or units ends with `NOTIFY yunguan_areas` in the same
 transaction (store.areas, store.duties, store.categories); the cache LISTENs on its own connection and reloads
-on the next use after a notification, and when the city's day turns (areas are valid by date) — never a
-database round trip per report. If the listening connection breaks, the cache reloads and listens again, so a
-missed notification costs one reload, not a stale router.
+on the next use after a notification, and when the city's day turns (areas are valid by date). Each use costs
+one `SELECT 1` on the listening connection (the worker uses the cache once per batch, never per report): the
+notification of a change committed before that round trip began is always read by it, whereas only looking at
+what has already arrived on the socket left a window of a few milliseconds in which a report sent right after
+`yunguan duties load` was routed by the old rules (a CI failure of stop 22). If the listening connection
+breaks, the cache reloads and listens again, so a missed notification costs one reload, not a stale router.
 """
 from __future__ import annotations
 
@@ -112,6 +115,7 @@ class RoutingCache:
     _ctx: RoutingContext | None = None
     _day: date | None = None
     _listener: psycopg.Connection | None = None
+    _changed: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     reloads: int = 0
 
@@ -125,7 +129,11 @@ class RoutingCache:
     def _listen(self) -> None:
         url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._listener = psycopg.connect(url, autocommit=True)
+        self._listener.add_notify_handler(self._on_notify)
         self._listener.execute(f"LISTEN {CHANNEL}")
+
+    def _on_notify(self, _notify) -> None:
+        self._changed = True
 
     def _notified(self) -> bool:
         """True when something changed since the last look (or the listener had to be re-opened)."""
@@ -133,7 +141,11 @@ class RoutingCache:
             if self._listener is None or self._listener.closed:
                 self._listen()
                 return True
-            return any(True for _ in self._listener.notifies(timeout=0))
+            # The server sends a notification committed before this query began ahead of its answer, and
+            # psycopg hands it to _on_notify while reading that answer.
+            self._listener.execute("SELECT 1")
+            changed, self._changed = self._changed, False
+            return changed
         except psycopg.Error:
             log.warning("routing: the LISTEN connection broke; reloading and listening again")
             self.close()

@@ -101,6 +101,33 @@ def test_a_new_matrix_reaches_the_running_worker_without_a_restart(settings, dep
 
 
 @pytest.mark.integration
+def test_a_change_committed_before_a_use_is_seen_by_that_use(engine):
+    """The cache's promise is ordered, not eventual: a rule change committed before the router is asked for
+    is in the answer, every time. Checked back to back, with no wait between the commit and the question (a
+    cache that only looked at what had reached its socket missed some of these)."""
+    from application.routing import RoutingCache
+    from gis.duties import Rule
+    from store.duties import load_rules, replace_rules
+
+    cache = RoutingCache(engine, 0.0)
+    with engine.connect() as conn:
+        saved = load_rules(conn)
+    try:
+        cache()
+        for n in range(30):
+            with engine.begin() as conn:
+                replace_rules(conn, [Rule(f"顺序规则{n}", "220102-CMD", area="220102", priority=999)])
+            assert [r.name for r in cache().duties.rules] == [f"顺序规则{n}"], f"change {n} was not seen"
+        reloads = cache.reloads
+        cache()
+        assert cache.reloads == reloads, "nothing changed, yet the cache reloaded"
+    finally:
+        cache.close()
+        with engine.begin() as conn:
+            replace_rules(conn, saved)
+
+
+@pytest.mark.integration
 def test_a_changed_gazetteer_reaches_the_running_worker(settings, deps, worker, engine):
     """The worker holds the gazetteer's names in memory; replacing the places must reach it (NOTIFY), and a
     community taken out of the gazetteer must stop routing calls."""
