@@ -2,8 +2,9 @@
 
 A worker process that is alive is not necessarily making progress: a consumer group that never forms leaves
 every worker polling with no partitions while HTTP keeps answering 202. Each worker therefore writes, every few
-seconds, the partitions it owns, its lag, and when it last committed; `intake_problems` turns those rows into
-the sentences `yunguan status`, `/readyz` and the console show.
+seconds, the partitions it owns, its lag, and when it last committed; `group_problems` turns those rows into
+the sentences `yunguan status`, `/readyz` and the console show. The lifeline and notify consumers beat the same
+way in groups of their own (`Service` names each kind of member in those sentences).
 """
 from __future__ import annotations
 
@@ -47,8 +48,22 @@ _UNASSIGNED = re.compile(r"no partition assigned for (\d+) s")
 _LAG = re.compile(r"lag (\d+) with no commit for (\d+) s")
 
 
-def _stuck(worker_id: str, reason: str | None) -> Problem:
-    text_ = f"worker {worker_id} stuck: {reason}"
+@dataclass(frozen=True)
+class Service:
+    """A kind of consumer that beats: how the sentences name one member, and the command that starts one."""
+    part: str  # intake | lifeline | notify: the part of /readyz and of `yunguan status` it is told under
+    member: str  # "worker"
+    running: str  # "intake worker" (in "no intake worker is running")
+    command: str  # "yunguan worker"
+
+
+INTAKE = Service("intake", "worker", "intake worker", "yunguan worker")
+LIFELINE = Service("lifeline", "lifeline consumer", "lifeline consumer", "yunguan lifeline")
+NOTIFY = Service("notify", "notify consumer", "notify consumer", "yunguan notify")
+
+
+def _stuck(worker_id: str, reason: str | None, service: Service = INTAKE) -> Problem:
+    text_ = f"{service.member} {worker_id} stuck: {reason}"
     if reason and (m := _UNASSIGNED.match(reason)):
         return Problem(text_, "worker_unassigned", worker=worker_id, seconds=int(m[1]))
     if reason and (m := _LAG.match(reason)):
@@ -108,8 +123,21 @@ def live(beats: list[Beat], now: datetime, silent_after: timedelta) -> list[Beat
     return [b for b in beats if b.state != "stopped" and now - b.beat_at <= silent_after]
 
 
+def latest(conn: Connection, group: str) -> Beat | None:
+    """The group's newest heartbeat still kept (`prune` keeps a week), however old."""
+    row = conn.execute(text(f"SELECT {_COLUMNS} FROM worker_heartbeats WHERE group_id = :g "
+                            "ORDER BY beat_at DESC LIMIT 1"), {"g": group}).first()
+    return Beat(*row) if row else None
+
+
 def intake_problems(beats: list[Beat], now: datetime, stuck_after: timedelta, heartbeat: timedelta) -> list[Problem]:
-    """What stops intake, in sentences an operator can act on; empty while it flows.
+    return group_problems(beats, now, stuck_after, heartbeat, INTAKE)
+
+
+def group_problems(beats: list[Beat], now: datetime, stuck_after: timedelta, heartbeat: timedelta,
+                   service: Service) -> list[Problem]:
+    """What stops a group's consumers (intake's workers by default), in sentences an operator can act on;
+    empty while it flows. The codes are the same for every service; `/readyz` tells them under its part.
 
     A worker is silent when its heartbeat is older than `stuck_after` (a crashed process, a loop blocked on the
     database); it is stuck when it said so itself (no partitions, or lag with no commit, for `stuck_after`) —
@@ -120,17 +148,17 @@ def intake_problems(beats: list[Beat], now: datetime, stuck_after: timedelta, he
     for b in beats:
         if b.state != "stopped" and b not in alive and now - b.beat_at <= silent_after * 4:
             silent = int((now - b.beat_at).total_seconds())
-            problems.append(Problem(f"worker {b.worker_id} silent for {silent} s (crashed, or blocked)",
+            problems.append(Problem(f"{service.member} {b.worker_id} silent for {silent} s (crashed, or blocked)",
                                     "worker_silent", worker=b.worker_id, seconds=silent))
     if not alive:
-        problems.append(Problem("no intake worker is running (start `yunguan worker`)", "no_worker"))
+        problems.append(Problem(f"no {service.running} is running (start `{service.command}`)", "no_worker"))
         return problems
     # A spare worker (more workers than partitions, kept for failover) says it has had no partition for a
     # while; that stops nothing while a working worker owns partitions, so it is not reported.
     owners = [b for b in alive if b.partitions and b.state != "stuck"]
     for b in alive:
         if b.state == "stuck":
-            problem = _stuck(b.worker_id, b.reason)
+            problem = _stuck(b.worker_id, b.reason, service)
             if problem.code == "worker_unassigned" and owners:
                 continue
             problems.append(problem)
@@ -138,5 +166,6 @@ def intake_problems(beats: list[Beat], now: datetime, stuck_after: timedelta, he
         waiting = min(now - (b.assigned_at or b.started_at) for b in alive)
         if waiting > stuck_after:
             seconds = int(waiting.total_seconds())
-            problems.append(Problem(f"no worker owns a partition (for {seconds} s)", "no_partitions", seconds=seconds))
+            problems.append(Problem(f"no {service.member} owns a partition (for {seconds} s)", "no_partitions",
+                                    seconds=seconds))
     return problems

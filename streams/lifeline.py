@@ -24,6 +24,7 @@ from config import Settings
 from store.lifeline import kinds_of, load_rules
 from streams.dlq import dead_letter
 from streams.failures import failure_reason, is_transient
+from streams.guard import GroupGuard
 from streams.outbox import Send
 from streams.progress import Progress
 from streams.rdkafka import IntakeConsumer, Record, to_record
@@ -59,6 +60,12 @@ class LifelineConsumer:
     _last_retention: float | None = None
     _held: Connection | None = None  # while running: one connection for every batch
     _progress: Progress | None = None  # the heartbeat (made by `run`)
+    guard: GroupGuard | None = None  # a wedged group is recovered (streams.guard)
+
+    def __post_init__(self) -> None:
+        if self.guard is None:
+            self.guard = GroupGuard(self.engine, self.settings.kafka_bootstrap, self.settings.lifeline_group,
+                                    self.settings.group_recovery)
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -215,7 +222,8 @@ class LifelineConsumer:
         check_durability(self.engine)
         if self._progress is None:
             self._progress = Progress(self.engine, self.settings.lifeline_group, self.settings.heartbeat_s,
-                                      self.settings.stuck_after_s)
+                                      self.settings.stuck_after_s,
+                                      label="lifeline consumer")
         progress = self._progress
         progress.assigned, progress.changed_mono = frozenset(), time.monotonic()
         consumer = consumer or self.make_consumer()
@@ -250,7 +258,8 @@ class LifelineConsumer:
                         relay.wake()
                 self.retention_if_due()
                 relay.check()
-                progress.beat(consumer, self.stats)
+                if progress.beat(consumer, self.stats):
+                    self.guard.check(progress)
         except BaseException:
             failed = True
             raise

@@ -11,4 +11,4 @@ WORKER_LAG = Gauge("yunguan_worker_lag", "Messages behind on the partitions this
 WORKER_ASSIGNED = Gauge("yunguan_worker_partitions", "Partitions this worker owns")
 WORKER_STUCK_SECONDS = Gauge("yunguan_worker_stuck_seconds", "How long this worker has been stuck (0: progressing)")
 WORKER_FAILURES = Counter("yunguan_worker_loop_failures", "Transient failures of the worker loop (replayed)")
-GROUP_RECOVERIES = Counter("yunguan_worker_group_recoveries", "Wedged consumer groups recovered by this worker")
+GROUP_RECOVERIES = Counter("yunguan_worker_group_recoveries", "Wedged consumer groups recovered by this process (worker, lifeline or notify)")

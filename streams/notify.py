@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,8 @@ from application.notify import (
 )
 from config import Settings
 from store import deliveries
+from streams.guard import GroupGuard
+from streams.progress import Progress
 from streams.rdkafka import IntakeConsumer, Record
 from streams.topics import Topics
 
@@ -56,6 +59,16 @@ class NotifyStats:
     failed: int = 0
     dead: int = 0
 
+    # What a heartbeat reports (streams.progress): events read, and no dead letters (an event that is not a
+    # ticket event is skipped and logged, it was written by Yunguan itself).
+    @property
+    def messages(self) -> int:
+        return self.events
+
+    @property
+    def dead_letters(self) -> int:
+        return 0
+
 
 @dataclass
 class NotifyService:
@@ -65,9 +78,16 @@ class NotifyService:
     notifier: Notifier | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     stats: NotifyStats = field(default_factory=NotifyStats)
+    progress: Progress | None = None  # heartbeats in `notify_group` (streams.progress): `yunguan status`, /readyz
+    guard: GroupGuard | None = None  # a wedged group is recovered (streams.guard)
 
     def __post_init__(self) -> None:
         s = self.settings
+        if self.progress is None:
+            self.progress = Progress(self.engine, s.notify_group, s.heartbeat_s, s.stuck_after_s,
+                                     label="notify consumer")
+        if self.guard is None:
+            self.guard = GroupGuard(self.engine, s.kafka_bootstrap, s.notify_group, s.group_recovery)
         if self.notifier is None:
             self.notifier = Notifier.from_settings(s)
         self.templates = load_templates(s.notify_templates)
@@ -174,28 +194,39 @@ class NotifyService:
         s = self.settings
         consumer = IntakeConsumer(s.kafka_bootstrap, s.notify_group, max_poll_interval_ms=s.max_poll_interval_ms,
                                   session_timeout_ms=s.session_timeout_ms, client_id="yunguan-notify")
-        consumer.subscribe([self.topics.ticket_events],
-                           on_assign=lambda ps: log.info("notify: assigned %s", ps),
-                           on_revoke=lambda ps: log.info("notify: revoked %s", ps))
+        consumer.subscribe([self.topics.ticket_events], on_assign=self.progress.on_assign,
+                           on_revoke=self.progress.on_revoke)
         return consumer
 
     def run(self, stop: threading.Event, consumer: IntakeConsumer | None = None) -> None:
-        """Consume and send until `stop` is set."""
+        """Consume and send until `stop` is set, beating every `heartbeat_s` (a silent, stuck or group-less
+        consumer is told by `yunguan status`, /readyz and the console; a wedged group is recovered)."""
+        progress = self.progress
+        progress.assigned, progress.changed_mono = frozenset(), time.monotonic()
         consumer = consumer or self.make_consumer()
         sender = threading.Thread(target=self._send_loop, args=(stop,), name="notify-sender", daemon=True)
         sender.start()
         log.info("notify: consuming %s as group %s; channels %s", self.topics.ticket_events,
                  self.settings.notify_group, ", ".join(sorted(self.notifier.channels)))
+        failed = False
         try:
             while not stop.is_set():
                 records = consumer.poll_batch(200, 0.2)
                 if records and self._queue_until_done(records, stop):
                     try:
                         consumer.commit(records)
+                        progress.on_commit()
                     except KafkaException as exc:  # a rebalance meanwhile: the events come again, queued once
                         log.warning("notify: committing offsets failed (%s); the batch will be read again", exc)
+                if progress.beat(consumer, self.stats):
+                    self.guard.check(progress)
+        except BaseException:
+            failed = True
+            raise
         finally:
             stop.set()
+            if not failed:  # a consumer that failed goes silent, and that is what the operator is told
+                progress.beat(None, self.stats, force=True, state="stopped")
             sender.join(timeout=2 * self.settings.notify_timeout_s + 5)
             consumer.close()
             log.info("notify stopped: %s", self.stats)

@@ -35,6 +35,7 @@ class Progress:
     heartbeat_s: float
     stuck_after_s: float
     worker_id: str = field(default_factory=new_worker_id)
+    label: str = "worker"  # how log lines name this member: worker, lifeline consumer, notify consumer
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     assigned: frozenset = frozenset()
     assigned_at: datetime | None = None
@@ -102,9 +103,9 @@ class Progress:
         now = datetime.now(UTC)
         if reason and not self.stuck_reason:
             self.stuck_since = now
-            log.error("worker stuck: %s", reason)
+            log.error("%s stuck: %s", self.label, reason)
         elif self.stuck_reason and not reason:
-            log.warning("worker making progress again after %s", now - (self.stuck_since or now))
+            log.warning("%s making progress again after %s", self.label, now - (self.stuck_since or now))
             self.stuck_since = None
         self.stuck_reason = reason
         lag = sum(p["lag"] for p in self.partitions) if self.assigned else None

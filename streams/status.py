@@ -1,6 +1,10 @@
 """Is intake flowing? One report for `yunguan status`, `/readyz` and the console, from the broker's and the
 workers' own accounts: topics, the group's committed offsets and lag per partition, worker heartbeats, dead
-letters and reconcile gaps. `problems` is empty while intake flows; each entry is a sentence to act on."""
+letters and reconcile gaps. `problems` is empty while intake flows; each entry is a sentence to act on.
+
+The lifeline and notify consumers are watched the same way, from their heartbeats (`service_problems`): told
+by `yunguan status` and `/readyz` (as warnings) and shown in the console, yet not part of `ok`, which is
+about report intake (contract §11)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,6 +30,8 @@ class IntakeStatus:
     # §11's exit status is about report intake). Empty where no lifeline consumer ran in the last hour.
     lifeline: list[dict] = field(default_factory=list)
     lifeline_problems: list[str] = field(default_factory=list)
+    notify: list[dict] = field(default_factory=list)  # `yunguan notify` consumers, told the same way
+    notify_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -35,7 +41,8 @@ class IntakeStatus:
         return {"ok": self.ok, "problems": self.problems, "broker": self.broker, "topics": self.topics,
                 "lag": self.partitions, "total_lag": sum(p["lag"] for p in self.partitions),
                 "workers": self.workers, "dead_letters": self.dead_letters, "reconcile_gaps": self.reconcile_gaps,
-                "lifeline": {"consumers": self.lifeline, "problems": self.lifeline_problems}}
+                "lifeline": {"consumers": self.lifeline, "problems": self.lifeline_problems},
+                "notify": {"consumers": self.notify, "problems": self.notify_problems}}
 
 
 def worker_problems(engine: Engine, settings: Settings, now: datetime) -> tuple[list[heartbeats.Beat], list[str]]:
@@ -47,17 +54,32 @@ def worker_problems(engine: Engine, settings: Settings, now: datetime) -> tuple[
     return beats, problems
 
 
-def lifeline_problems(engine: Engine, settings: Settings, now: datetime) -> tuple[list[heartbeats.Beat], list[str]]:
-    """The lifeline consumers' heartbeats (group `lifeline_group`) judged as the intake workers' are; nothing
-    when none beat in the last hour (no lifeline runs here)."""
+def _group_of(settings: Settings, service: heartbeats.Service) -> str:
+    return {"lifeline": settings.lifeline_group, "notify": settings.notify_group}[service.part]
+
+
+def service_problems(engine: Engine, settings: Settings, service: heartbeats.Service,
+                     now: datetime) -> tuple[list[heartbeats.Beat], list[heartbeats.Problem]]:
+    """A service's consumers (lifeline or notify, each in its own group) judged as the intake workers are.
+    Nothing where the service never ran or was stopped cleanly (an operator's choice: `yunguan status` still
+    lists the stopped consumers); a consumer that went silent without stopping (killed, crashed, blocked)
+    stays a problem until one runs again, however long ago that was (a week at most: `heartbeats.prune`)."""
+    group = _group_of(settings, service)
     with engine.begin() as conn:
-        beats = heartbeats.recent(conn, settings.lifeline_group, now)
-    if not beats:
-        return [], []
-    found = heartbeats.intake_problems(beats, now, timedelta(seconds=settings.stuck_after_s),
-                                       timedelta(seconds=settings.heartbeat_s))
-    return beats, [str(p).replace("no intake worker is running (start `yunguan worker`)",
-                                  "no lifeline consumer is running (start `yunguan lifeline`)") for p in found]
+        beats = heartbeats.recent(conn, group, now)
+        newest = None if beats else heartbeats.latest(conn, group)
+    if all(b.state == "stopped" for b in beats) and (newest is None or newest.state == "stopped"):
+        return beats, []
+    return beats, heartbeats.group_problems(beats, now, timedelta(seconds=settings.stuck_after_s),
+                                            timedelta(seconds=settings.heartbeat_s), service)
+
+
+def lifeline_problems(engine: Engine, settings: Settings, now: datetime) -> tuple[list[heartbeats.Beat], list]:
+    return service_problems(engine, settings, heartbeats.LIFELINE, now)
+
+
+def notify_problems(engine: Engine, settings: Settings, now: datetime) -> tuple[list[heartbeats.Beat], list]:
+    return service_problems(engine, settings, heartbeats.NOTIFY, now)
 
 
 def _member(b: heartbeats.Beat) -> dict:
@@ -75,6 +97,8 @@ def intake_status(engine: Engine, settings: Settings, now: datetime, timeout_s: 
     status.workers = [_member(b) for b in beats]
     lifeline_beats, status.lifeline_problems = lifeline_problems(engine, settings, now)
     status.lifeline = [_member(b) for b in lifeline_beats]
+    notify_beats, status.notify_problems = notify_problems(engine, settings, now)
+    status.notify = [_member(b) for b in notify_beats]
     with engine.connect() as conn:
         status.reconcile_gaps = len(intake_log.missing_tickets(
             conn, now, timedelta(seconds=settings.reconcile_grace_s), limit=10_000))

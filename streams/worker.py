@@ -24,13 +24,11 @@ from application.routing import RoutingContext
 from config import Settings
 from store import heartbeats, intake_log
 from store.audit import write_checkpoint
-from store.locks import GROUP_RECOVERY_LOCK
 from store.tickets import allocate_sequence_apart
 from streams.dlq import dead_letter
 from streams.failures import Breaker, BreakerOpen, failure_reason, is_transient
-from streams.groups import recover_group
+from streams.guard import GroupGuard
 from streams.metrics import (
-    GROUP_RECOVERIES,
     WORKER_BATCH_SECONDS,
     WORKER_DEAD_LETTERS,
     WORKER_FAILURES,
@@ -98,12 +96,15 @@ class Worker:
     _last_checkpoint: float | None = None  # None: one at start, then every settings.audit_checkpoint_every_s
     _failures: dict = field(default_factory=dict)  # (topic, partition, offset) -> (reason, tries)
     progress: Progress | None = None
-    _recovered_at: float | None = None
+    guard: GroupGuard | None = None
 
     def __post_init__(self) -> None:
         if self.progress is None:
             self.progress = Progress(self.engine, self.settings.worker_group, self.settings.heartbeat_s,
                                      self.settings.stuck_after_s)
+        if self.guard is None:
+            self.guard = GroupGuard(self.engine, self.settings.kafka_bootstrap, self.settings.worker_group,
+                                    self.settings.group_recovery)
         if self.breaker is None:
             self.breaker = Breaker(self.settings.breaker_window, self.settings.breaker_threshold)
 
@@ -287,34 +288,9 @@ class Worker:
             return False  # the database is away: nothing to wait for
         return any(b.worker_id != self.progress.worker_id and b.state == "starting" for b in beats)
 
-    def recover_group_if_wedged(self) -> None:
-        """When this worker has had no partition for `stuck_after_s` and neither has any other live worker of
-        the group, one of them (advisory lock) recovers the group (streams.groups), at most once per
-        `stuck_after_s` x 2. Judged once per heartbeat."""
-        p = self.progress
-        if not self.settings.group_recovery or p.assigned or not p.stuck_reason:
-            return
-        if self._recovered_at is not None and time.monotonic() - self._recovered_at < 2 * p.stuck_after_s:
-            return
-        now = datetime.now(UTC)
-        silent = timedelta(seconds=max(p.stuck_after_s, 3 * p.heartbeat_s))
-        with self.engine.connect() as conn:
-            others = [b for b in heartbeats.live(heartbeats.recent(conn, self.settings.worker_group, now), now,
-                                                 silent) if b.worker_id != p.worker_id]
-            if any(b.partitions for b in others):
-                return  # some worker owns partitions: the group works; this one is a spare
-            if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": GROUP_RECOVERY_LOCK}).scalar():
-                return
-            self._recovered_at = time.monotonic()
-            log.error("consumer group %s has not formed for %s: recovering it (offsets kept)",
-                      self.settings.worker_group, p.stuck_reason)
-            try:
-                recover_group(self.settings.kafka_bootstrap, self.settings.worker_group)
-            except Exception as exc:  # noqa: BLE001 - reported; the worker stays up and says it is stuck
-                log.error("group recovery failed: %s", exc)
-                return
-            GROUP_RECOVERIES.inc()
-            p.changed_mono = time.monotonic()  # give the new group time to form before judging again
+    def recover_group_if_wedged(self) -> bool:
+        """The group has not formed and no worker owns a partition: one worker recovers it (streams.guard)."""
+        return self.guard.check(self.progress)
 
 
 def run_until_signalled(worker: Worker, max_backoff_s: float = 60.0) -> None:

@@ -86,3 +86,29 @@ def publish_envelopes(bootstrap: str, topics, envelopes: list[dict]) -> None:
     for f in futures:
         f.get(10)
     producer.close()
+
+
+def wedge_group(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Tansu's wedge, as the issue measured it: a member that becomes leader of a forming group leaves while a
+    second member joins. The group never forms again."""
+    from confluent_kafka import Consumer
+
+    conf = {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "session.timeout.ms": 10000, "max.poll.interval.ms": 10000,
+            "heartbeat.interval.ms": 3000}
+    leader = Consumer(conf)
+    leader.subscribe(topics)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        leader.poll(0.2)
+    second = Consumer(conf)
+    second.subscribe(topics)
+    for _ in range(5):
+        second.poll(0.2)
+    leader.close()
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        second.poll(0.2)
+    assignment = second.assignment()
+    second.close()
+    assert not assignment, "the group formed: the wedge was not reproduced, so this test would prove nothing"

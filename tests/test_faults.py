@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from sqlalchemy import text
 
 from streams.groups import committed_offsets
 from streams.topics import Topics, create_topics
-from tests.helpers import free_port, publish_envelopes, wait_for, worker_env
+from tests.helpers import free_port, publish_envelopes, wait_for, wedge_group, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -216,30 +217,6 @@ def test_database_connections_terminated_mid_batch_lose_and_duplicate_nothing(de
     assert worker.worker.stats.dead_letters == 0
 
 
-def _wedge(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Tansu's wedge, as the issue measured it: a member that becomes leader of a forming group leaves while a
-    second member joins. The group never forms again."""
-    conf = {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-            "auto.offset.reset": "earliest", "session.timeout.ms": 10000, "max.poll.interval.ms": 10000,
-            "heartbeat.interval.ms": 3000}
-    leader = Consumer(conf)
-    leader.subscribe(topics)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        leader.poll(0.2)
-    second = Consumer(conf)
-    second.subscribe(topics)
-    for _ in range(5):
-        second.poll(0.2)
-    leader.close()
-    deadline = time.monotonic() + 6
-    while time.monotonic() < deadline:
-        second.poll(0.2)
-    assignment = second.assignment()
-    second.close()
-    assert not assignment, "the group formed: the wedge was not reproduced, so this test would prove nothing"
-
-
 def test_a_wedged_group_is_reported_and_recovered_keeping_offsets(deps, engine, server):
     from store import heartbeats
 
@@ -256,7 +233,7 @@ def test_a_wedged_group_is_reported_and_recovered_keeping_offsets(deps, engine, 
     saved = committed_offsets(s.kafka_bootstrap, s.worker_group)
     assert sum(saved.values()) == 30
 
-    _wedge(s.kafka_bootstrap, s.worker_group, list(topics.intake))
+    wedge_group(s.kafka_bootstrap, s.worker_group, list(topics.intake))
     _publish(s, [_envelope(i) for i in range(30, 60)])
     second = SupervisedWorker(deps)
     try:
@@ -409,8 +386,18 @@ def test_status_says_whether_intake_flows(deps, engine, capsys):
                 os.environ[k] = v
 
 
-def test_the_console_shows_a_stalled_intake(page_for, make_user):
-    """No worker runs here: the duty officer's console says so, with the reason, without a reload."""
+def test_the_console_shows_a_stalled_intake_and_a_vanished_lifeline_consumer(page_for, make_user, deps, engine):
+    """No worker runs here: the duty officer's console says so, with the reason, without a reload. A lifeline
+    consumer that vanished without stopping (its last heartbeat says it was consuming) has a banner of its own."""
+    from store import heartbeats
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        heartbeats.record(conn, heartbeats.Beat(
+            worker_id="gone:4243:abcdef", group_id=deps.settings.lifeline_group, host="gone", pid=4243,
+            started_at=now - timedelta(minutes=5), beat_at=now - timedelta(seconds=deps.settings.stuck_after_s * 2),
+            state="consuming", reason=None, partitions=[], lag=0, assigned_at=None, committed_at=None,
+            stuck_since=None, messages=0, dead_letters=0))
     make_user("duty", "operator", supervisor=True)
     page = page_for("duty")
     banner = page.locator("[data-test=intake-health]")
@@ -418,4 +405,10 @@ def test_the_console_shows_a_stalled_intake(page_for, make_user):
     assert "受理" in banner.locator(".banner-title").inner_text()
     items = banner.locator(".banner-items").inner_text()
     assert "没有正在运行的受理进程" in items and "no intake worker" not in items, items  # worded from the code
+    services = page.locator("[data-test=service-health]")
+    services.wait_for(state="visible", timeout=20_000)
+    said = services.inner_text()
+    assert "后台服务异常" in said and "生命线监测" in said, said
+    assert "监测进程 gone:4243:abcdef" in said and "没有正在运行的生命线监测进程" in said, said
+    assert "lifeline consumer" not in said, said  # worded from the codes, not the English sentences
     assert not page.problems, page.problems

@@ -36,3 +36,16 @@ def test_lagging_silent_and_missing_workers_are_reported_with_their_figures():
     assert _codes([_beat("w1", partitions=2), silent]) == ["worker_silent"]
     assert _codes([silent]) == ["worker_silent", "no_worker"]
     assert _codes([]) == ["no_worker"]
+
+
+def test_other_services_are_named_in_their_own_words_with_the_same_codes():
+    """The lifeline and notify consumers are judged by the same rules; only the sentences name them."""
+    from store.heartbeats import LIFELINE, NOTIFY, group_problems
+
+    silent = _beat("c1", partitions=1, ago=60)
+    for service, command in ((LIFELINE, "yunguan lifeline"), (NOTIFY, "yunguan notify")):
+        found = group_problems([silent], NOW, STUCK_AFTER, HEARTBEAT, service)
+        assert [p.code for p in found] == ["worker_silent", "no_worker"]
+        assert found[0].startswith(f"{service.member} c1 silent") and command in found[1], found
+    assert group_problems([], NOW, STUCK_AFTER, HEARTBEAT, LIFELINE)[0] == \
+        "no lifeline consumer is running (start `yunguan lifeline`)"

@@ -569,3 +569,41 @@ def test_the_lifeline_consumers_beat_and_a_silent_one_is_told(settings, deps, li
     _, found = lifeline_problems(engine, deps.settings, later)
     assert any("silent" in p for p in found) and any("yunguan lifeline" in p for p in found), found
     assert lifeline_problems(engine, replace(deps.settings, lifeline_group="no-lifeline-here"), now) == ([], [])
+
+
+def test_a_wedged_lifeline_group_is_recovered_by_its_consumer_keeping_offsets(settings, deps, registry, engine):
+    """Tansu's wedge (streams.groups) hits the lifeline's own group as it hits the workers': the consumer says
+    it is stuck and recovers the group itself, and the committed offsets survive (nothing read twice)."""
+    from dataclasses import replace
+
+    from store import heartbeats
+    from streams.groups import committed_offsets
+    from tests.helpers import wedge_group
+    from yunguan.wiring import build_lifeline
+
+    deps.settings = replace(deps.settings, lifeline_group=f"{deps.settings.topic_prefix}lifeline",
+                            lifeline_offline_every_s=3600)
+    group = deps.settings.lifeline_group
+
+    def readings(n0: int, n1: int) -> list:
+        return [("g1", _reading("g1", T0 + timedelta(seconds=i), ppm=1)) for i in range(n0, n1)]
+
+    _publish(settings, deps.topics, readings(0, 5))
+    first = build_lifeline(deps)
+    first.clock = Clock(T0 + timedelta(minutes=5))
+    with running(first, "test-lifeline-1"):
+        wait_for(lambda: sum(committed_offsets(settings.kafka_bootstrap, group).values()) == 5, 60,
+                 what="the first five readings committed")
+    wedge_group(settings.kafka_bootstrap, group, [deps.topics.sensor_readings])
+    _publish(settings, deps.topics, readings(5, 10))
+    second = build_lifeline(deps)
+    second.clock = Clock(T0 + timedelta(minutes=5))
+    with running(second, "test-lifeline-2"):
+        def stuck():
+            with engine.begin() as conn:
+                return any(b.state == "stuck" for b in heartbeats.recent(conn, group, datetime.now(UTC)))
+        wait_for(stuck, 60, interval=0.2, what="the lifeline consumer to say it is stuck")
+        wait_for(lambda: second.guard.recoveries == 1, 60, what="the consumer to recover its group")
+        wait_for(lambda: sum(committed_offsets(settings.kafka_bootstrap, group).values()) == 10, 60,
+                 what="the five readings behind the wedge committed")
+    assert second.stats.readings == 5, "the recovered group read again what had been committed before it"

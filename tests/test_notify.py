@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -166,8 +166,8 @@ def smtp():
     controller.stop()
 
 
-def _cli(settings, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yunguan.cli", *args], env=worker_env(settings),
+def _cli(settings, *args, extra: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "yunguan.cli", *args], env=worker_env(settings, **(extra or {})),
                           capture_output=True, text=True, timeout=60)
 
 
@@ -413,3 +413,54 @@ def test_two_senders_share_the_queue_and_the_http_sms_gateway_gets_each_message_
         states = conn.execute(text("SELECT state, attempts, count(*) FROM deliveries WHERE ticket_no LIKE 'CCX-%' "
                                    "GROUP BY 1, 2")).all()
     assert [tuple(r) for r in states] == [("delivered", 1, 20)]
+
+
+# --- the notify consumer is watched like the intake workers ----------------------------------------------------
+
+def test_the_notify_consumer_recovers_a_wedged_group_beats_and_a_crashed_one_is_told(settings, deps, engine, server):
+    """Its own group wedged (streams.groups) is recovered by the consumer; then it beats, `yunguan status` lists
+    it, and /readyz has no warning. Stopped cleanly, nothing is wrong; a consumer that vanished without stopping
+    (its last heartbeat says it was consuming) is a warning in /readyz and a NOTIFY PROBLEM in `yunguan
+    status`, while /readyz's own status is about intake alone."""
+    from store import heartbeats
+    from streams.status import notify_problems
+    from tests.helpers import wedge_group
+
+    base, _ = server
+    group = f"{settings.topic_prefix}notify"
+    deps.settings = deps.settings.replace(notify_group=group)
+    wedge_group(settings.kafka_bootstrap, group, [deps.topics.ticket_events])
+    service, stop = _run_notify(settings, deps)
+    try:
+        wait_for(lambda: service.guard.recoveries == 1, 60, what="the notify consumer to recover its group")
+
+        def beating():
+            beats, found = notify_problems(engine, deps.settings, datetime.now(UTC))
+            return beats if beats and beats[0].partitions and not found else None
+        beats = wait_for(beating, 30, what="a heartbeat owning partitions, with nothing wrong")
+        assert beats[0].state == "consuming" and beats[0].group_id == group
+        assert "notify" not in requests.get(f"{base}/readyz", timeout=10).json()["warnings"]
+        out = _cli(settings, "status", "--json", extra={"notify_group": group})
+        report = json.loads(out.stdout)
+        assert [c["worker_id"] for c in report["notify"]["consumers"]] == [beats[0].worker_id]
+        assert report["notify"]["problems"] == []
+    finally:
+        stop()
+    assert notify_problems(engine, deps.settings, datetime.now(UTC))[1] == [], "a clean stop is no problem"
+
+    now = datetime.now(UTC)
+    crashed = heartbeats.Beat(
+        worker_id="gone:4242:abcdef", group_id=group, host="gone", pid=4242, started_at=now - timedelta(minutes=5),
+        beat_at=now - timedelta(seconds=deps.settings.stuck_after_s * 2), state="consuming", reason=None,
+        partitions=[{"topic": deps.topics.ticket_events, "partition": 0, "position": 1, "end": 1, "lag": 0}],
+        lag=0, assigned_at=now - timedelta(minutes=5), committed_at=None, stuck_since=None, messages=1,
+        dead_letters=0)
+    with engine.begin() as conn:
+        heartbeats.record(conn, crashed)
+    body = requests.get(f"{base}/readyz", timeout=10).json()
+    codes = [p["code"] for p in body["warnings"]["notify"]]
+    assert codes == ["worker_silent", "no_worker"], body
+    assert "yunguan notify" in body["warnings"]["notify"][1]["text"]
+    assert "notify" not in body["checks"], "the notify consumer is told, not a readiness check"
+    out = _cli(settings, "status", extra={"notify_group": group, "stuck_after_s": deps.settings.stuck_after_s})
+    assert "NOTIFY PROBLEM: notify consumer gone:4242:abcdef silent" in out.stderr, out.stderr

@@ -438,6 +438,15 @@ class Health(Model):
     status: str
 
 
+class HealthProblem(Model):
+    code: str
+    params: dict[str, Any]
+    text: str
+
+
 class Readiness(Model):
     status: Literal["ready", "not ready"]
     checks: dict[str, str]
+    problems: dict[str, list[HealthProblem]]
+    # The lifeline and notify consumers (contract extension): told here and in the console, never a 503.
+    warnings: dict[str, list[HealthProblem]]

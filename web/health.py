@@ -1,7 +1,9 @@
 """Liveness, readiness and metrics: what load balancers, Prometheus and operators poll (contract §4, §11).
 
 `/readyz` is 503 with the reason while the database, the broker or intake (workers without progress,
-streams.status) is not well, so a stalled intake is visible within a minute; the console shows the same."""
+streams.status) is not well, so a stalled intake is visible within a minute; the console shows the same.
+The lifeline and notify consumers are judged from their heartbeats too and told as `warnings` (the console
+shows them in a banner of their own) without a 503: the web and intake still work without them."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
@@ -60,9 +62,21 @@ def readyz():
                 problems["intake"] = [p.as_dict() for p in found]
         except Exception as exc:  # noqa: BLE001 - e.g. the database went away between the two checks
             fail("intake", f"unknown: {type(exc).__name__}", "intake_unknown", error=type(exc).__name__)
+    warnings: dict[str, list[dict]] = {}
+    if checks["database"] == "ok":
+        from store.heartbeats import LIFELINE, NOTIFY
+        from streams.status import service_problems
+
+        for service in (LIFELINE, NOTIFY):
+            try:
+                _, found = service_problems(deps.engine, deps.settings, service, deps.clock())
+            except Exception:  # noqa: BLE001 - the database went away meanwhile: its own check says so next time
+                continue
+            if found:
+                warnings[service.part] = [p.as_dict() for p in found]
     ready = all(v == "ok" for v in checks.values())
-    return jsonify({"status": "ready" if ready else "not ready", "checks": checks, "problems": problems}), \
-        200 if ready else 503
+    return jsonify({"status": "ready" if ready else "not ready", "checks": checks, "problems": problems,
+                    "warnings": warnings}), 200 if ready else 503
 
 
 @bp.get("/metrics")

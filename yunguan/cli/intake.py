@@ -72,8 +72,15 @@ def cmd_status(settings: Settings, args) -> int:
             f"{settings.lifeline_group}")
         for w in status.lifeline:
             say(_member_line(w))
-        for problem in status.lifeline_problems:
-            say(f"LIFELINE PROBLEM: {problem}", err=True)
+    for problem in status.lifeline_problems:
+        say(f"LIFELINE PROBLEM: {problem}", err=True)
+    if status.notify:
+        say(f"notify     {len([w for w in status.notify if w['state'] != 'stopped'])} running, group "
+            f"{settings.notify_group}")
+        for w in status.notify:
+            say(_member_line(w))
+    for problem in status.notify_problems:
+        say(f"NOTIFY PROBLEM: {problem}", err=True)
     if status.ok:
         say("intake is flowing")
         return 0
