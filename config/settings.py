@@ -28,6 +28,7 @@ class Settings:
     database_url: str
     app_database_url: str
     audit_key: str
+    totp_key: str
     audit_checkpoints: str
     audit_checkpoint_every_s: float
     kafka_bootstrap: str
@@ -270,6 +271,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         # verify another process's checkpoints (store.audit then keeps a key file under state_dir).
         kwargs["audit_key"] = hmac.new(kwargs["secret_key"].encode(), b"yunguan audit checkpoints",
                                        hashlib.sha256).hexdigest()
+    if not kwargs["totp_key"] and kwargs["secret_key"]:  # the same reason: every process must open them
+        kwargs["totp_key"] = kwargs["secret_key"]  # store.sealing derives its own key from it
     if not kwargs["secret_key"]:
         kwargs["secret_key"] = secrets.token_hex(32)
     if kwargs["topic_partitions"] < 1:

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from store.locks import LOGIN_ACCOUNT_LOCK, LOGIN_ADDRESS_LOCK
+from store.sealing import Sealer
 from store.users import User, check_password, use_totp_code
 
 # What counts against the limits; `otp_required` (the password was right, the code is the next step),
@@ -37,13 +38,14 @@ class LoginPolicy:
     require_2fa_roles: frozenset[str]
     max_account_total_failures: int = 50
     known_address_days: int = 30
+    sealer: Sealer | None = None  # opens the TOTP secrets (store.sealing); from_settings always sets it
 
     @classmethod
     def from_settings(cls, settings) -> LoginPolicy:
         roles = frozenset(r.strip() for r in settings.require_2fa_roles.split(",") if r.strip())
         return cls(settings.login_window_s, settings.login_max_account_failures,
                    settings.login_max_address_failures, roles, settings.login_max_account_total_failures,
-                   settings.login_known_address_days)
+                   settings.login_known_address_days, Sealer.from_settings(settings))
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,9 @@ def log_in_with_code(conn: Connection, user: User, otp: str | None, where: Where
     elif not otp:
         outcome = "otp_required"
     else:
-        outcome = "ok" if use_totp_code(conn, user.id, otp, now) else "bad_otp"
+        if policy.sealer is None:
+            raise ValueError("a login policy without a sealer cannot check TOTP codes (LoginPolicy.from_settings)")
+        outcome = "ok" if use_totp_code(conn, user.id, otp, now, policy.sealer) else "bad_otp"
     return _record(conn, LoginResult(outcome, user), user.username, where, now)
 
 

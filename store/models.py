@@ -114,7 +114,7 @@ class UserRow(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     token_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(Text)  # sealed (store.sealing)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 

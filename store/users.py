@@ -3,6 +3,7 @@ TOTP second factor (RFC 6238, pyotp) whose codes are accepted once each."""
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,9 @@ from sqlalchemy.engine import Connection
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from dispatch.vocabulary import ACCOUNT_ROLES
+from store.sealing import Sealer, Unopenable
+
+log = logging.getLogger(__name__)
 
 
 class UserError(ValueError):
@@ -112,11 +116,12 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
 TOTP_ISSUER = "Yunguan"
 
 
-def enrol_totp(conn: Connection, username: str) -> tuple[str, str]:
-    """A new TOTP secret for the account (replacing any earlier one): (base32 secret, otpauth:// URI)."""
+def enrol_totp(conn: Connection, username: str, sealer: Sealer) -> tuple[str, str]:
+    """A new TOTP secret for the account (replacing any earlier one): (base32 secret, otpauth:// URI). The
+    secret is stored sealed (store.sealing); this return is the only time it is seen in clear."""
     secret = pyotp.random_base32()
     row = conn.execute(text("UPDATE users SET totp_secret = :s, totp_last_step = NULL WHERE username = :u "
-                            "RETURNING id"), {"s": secret, "u": username}).first()
+                            "RETURNING id"), {"s": sealer.seal(secret), "u": username}).first()
     if row is None:
         raise UserError(f"no user {username!r}")
     return secret, pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
@@ -128,13 +133,22 @@ def remove_totp(conn: Connection, username: str) -> None:
         raise UserError(f"no user {username!r}")
 
 
-def use_totp_code(conn: Connection, user_id: int, code: str, now: datetime) -> bool:
+def use_totp_code(conn: Connection, user_id: int, code: str, now: datetime, sealer: Sealer) -> bool:
     """True when `code` is the account's code for the current 30-second step or one step either side
-    (clock drift) and no code of that step or a later one was accepted before: each code works once."""
-    row = conn.execute(text("SELECT totp_secret FROM users WHERE id = :i"), {"i": user_id}).first()
+    (clock drift) and no code of that step or a later one was accepted before: each code works once. A
+    secret that no configured key opens accepts no code (and says why in the log); one stored in clear or
+    under an older key is sealed under the current key once a code is accepted."""
+    row = conn.execute(text("SELECT username, totp_secret FROM users WHERE id = :i"), {"i": user_id}).first()
     if row is None or row.totp_secret is None or len(code) != 6 or not code.isascii() or not code.isdigit():
         return False
-    totp = pyotp.TOTP(row.totp_secret)
+    try:
+        secret = sealer.open(row.totp_secret)
+    except Unopenable:
+        log.error("the TOTP secret of %s opens with no configured totp_key (was secret_key or totp_key changed "
+                  "without keeping the old one?): enrol it again with `yunguan users totp %s`",
+                  row.username, row.username)
+        return False
+    totp = pyotp.TOTP(secret)
     step = int(now.timestamp()) // totp.interval
     matched = [s for s in (step - 1, step, step + 1) if hmac.compare_digest(totp.generate_otp(s), code)]
     if not matched:
@@ -142,6 +156,9 @@ def use_totp_code(conn: Connection, user_id: int, code: str, now: datetime) -> b
     used = conn.execute(text(
         "UPDATE users SET totp_last_step = :s WHERE id = :i AND (totp_last_step IS NULL OR totp_last_step < :s) "
         "RETURNING id"), {"s": matched[0], "i": user_id}).first()
+    if used is not None and not sealer.is_current(row.totp_secret):
+        conn.execute(text("UPDATE users SET totp_secret = :s WHERE id = :i AND totp_secret = :old"),
+                     {"s": sealer.seal(secret), "i": user_id, "old": row.totp_secret})
     return used is not None
 
 

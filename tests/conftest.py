@@ -55,9 +55,12 @@ def base_settings(broker):
     url = with_database(base.database_url, f"yunguan_test_{os.getpid()}")
     drop_database(url)
     ensure_postgres(url, _quiet)
+    secret_key = "test-secret-" + uuid.uuid4().hex
     settings = base.replace(
         database_url=url, kafka_bootstrap=broker, topic_partitions=2, max_poll_interval_ms=3000,
-        session_timeout_ms=3000, heartbeat_s=1.0, stuck_after_s=10.0, leave_settle_s=10.0, secret_key="test-secret-" + uuid.uuid4().hex, state_dir=tempfile.mkdtemp(),
+        session_timeout_ms=3000, heartbeat_s=1.0, stuck_after_s=10.0, leave_settle_s=10.0, secret_key=secret_key,
+        totp_key=secret_key,  # as load_settings derives it, so that subprocesses given the secret_key agree
+        state_dir=tempfile.mkdtemp(),
     )
     engine = make_engine(url)
     upgrade(engine)

@@ -216,7 +216,8 @@ def test_unknown_and_known_usernames_take_the_same_time(server, make_user):
 
 def _cli(settings, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "yunguan.cli", *args], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, YUNGUAN_DATABASE_URL=settings.database_url))
+                          env=dict(os.environ, YUNGUAN_DATABASE_URL=settings.database_url,
+                                   YUNGUAN_SECRET_KEY=settings.secret_key, YUNGUAN_STATE_DIR=settings.state_dir))
 
 
 def _enrol(settings, username: str) -> pyotp.TOTP:

@@ -30,12 +30,27 @@ def cmd_up(settings: Settings, args) -> int:
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
+        say("database: migrations applied (head)")
+        _reseal(engine, settings)
     finally:
         engine.dispose()
-    say("database: migrations applied (head)")
     ensure_app_login(settings.database_url, app_url(settings.database_url, settings.app_database_url), say)
     say("up: ready")
     return 0
+
+
+def _reseal(engine, settings: Settings) -> None:
+    """TOTP secrets stored in clear (before migration 0020) or under an older `totp_key` are sealed under the
+    current one (store.sealing); said only when there was something to do."""
+    from store.sealing import Sealer, reseal_totp
+
+    with engine.begin() as conn:
+        done = reseal_totp(conn, Sealer.from_settings(settings))
+    if done["sealed"]:
+        say(f"database: {done['sealed']} TOTP secret(s) sealed under the current totp_key")
+    if done["unopenable"]:
+        say(f"database: {done['unopenable']} TOTP secret(s) open with no configured totp_key; those accounts "
+            "must enrol again (`yunguan users totp NAME`)", err=True)
 
 
 def cmd_down(settings: Settings, args) -> int:
@@ -55,6 +70,7 @@ def cmd_db_upgrade(settings: Settings, args) -> int:
     try:
         upgrade(engine)
         say(f"database at revision {current_revision(engine)}")
+        _reseal(engine, settings)
     finally:
         engine.dispose()
     ensure_app_login(settings.database_url, app_url(settings.database_url, settings.app_database_url), say)

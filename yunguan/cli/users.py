@@ -60,6 +60,7 @@ def cmd_users_totp(settings: Settings, args) -> int:
     """Enrol (or replace, or remove) an account's TOTP second factor; the secret is printed once, for the
     person to scan into an authenticator app (decision 0011)."""
     from store.db import make_engine
+    from store.sealing import Sealer
     from store.users import UserError, enrol_totp, remove_totp
 
     engine = make_engine(settings.database_url)
@@ -68,7 +69,7 @@ def cmd_users_totp(settings: Settings, args) -> int:
             if args.remove:
                 remove_totp(conn, args.name)
             else:
-                secret, uri = enrol_totp(conn, args.name)
+                secret, uri = enrol_totp(conn, args.name, Sealer.from_settings(settings))
     except UserError as exc:
         raise UsageError(str(exc)) from None
     finally:
