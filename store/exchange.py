@@ -111,10 +111,21 @@ def compact(conn: Connection, below: int) -> int:
     """Drop each ticket's change rows older than its latest one below the horizon `below`; return how many.
     What a push sends is unchanged — it sends a ticket once, at its last change in the window, and "changed
     after a cursor" holds of a ticket exactly when its latest change does — so `--since` re-sends as before,
-    while the log stays about one row per ticket instead of one per change."""
-    return conn.execute(text(
-        "DELETE FROM exchange_changes c WHERE c.xid < :below AND EXISTS (SELECT 1 FROM exchange_changes l "
-        "WHERE l.ticket_id = c.ticket_id AND l.xid > c.xid AND l.xid < :below)"), {"below": below}).rowcount
+    while the log stays about one row per ticket instead of one per change.
+
+    Only the changes since the last compaction are read (`exchange_cursor.compacted_below`): a row made
+    redundant by a change before that mark was dropped then. Without a cursor row yet (nothing acknowledged)
+    the whole log is read."""
+    mark = conn.execute(text("SELECT compacted_below FROM exchange_cursor WHERE id = 1")).scalar() or 0
+    if mark >= below:
+        return 0
+    dropped = conn.execute(text(
+        "DELETE FROM exchange_changes c USING (SELECT ticket_id, max(xid) AS newest FROM exchange_changes "
+        "WHERE xid >= :mark AND xid < :below GROUP BY ticket_id) l "
+        "WHERE c.ticket_id = l.ticket_id AND c.xid < l.newest"), {"mark": mark, "below": below}).rowcount
+    conn.execute(text("UPDATE exchange_cursor SET compacted_below = greatest(compacted_below, :below) "
+                      "WHERE id = 1"), {"below": below})
+    return dropped
 
 
 # --- the cursor ----------------------------------------------------------------------------------------------

@@ -579,6 +579,8 @@ class ExchangeCursorRow(Base):
     xid: Mapped[int] = mapped_column(BigInteger)
     ticket_id: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    # The horizon the change log was last compacted to (store.exchange.compact reads only what came after).
+    compacted_below: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class ExchangePushRow(Base):

@@ -481,3 +481,41 @@ def test_two_pushes_at_once_one_stops_at_the_cursor(deps, tickets):
         assert len(receiver.cases) == len(tickets) and receiver.received == len(tickets) + 10
     finally:
         receiver.stop()
+
+
+def test_compaction_reads_only_what_changed_since_its_mark_and_ends_as_a_full_one(deps, tickets):
+    """store.exchange.compact keeps a mark (exchange_cursor.compacted_below) and reads only the changes after
+    it; step by step it leaves exactly what compacting the whole log would (each ticket's latest change
+    below the horizon, and every change at or above it). Made-up transaction ids, rolled back."""
+    from store.exchange import compact
+
+    full = ("SELECT xid, ticket_id FROM exchange_changes c WHERE c.xid >= :below OR NOT EXISTS (SELECT 1 FROM "
+            "exchange_changes l WHERE l.ticket_id = c.ticket_id AND l.xid > c.xid AND l.xid < :below) "
+            "ORDER BY xid, ticket_id")
+    with deps.engine.connect() as conn, conn.begin() as txn:
+        a, b = conn.execute(text("SELECT id FROM tickets ORDER BY id LIMIT 2")).scalars().all()
+        conn.execute(text("DELETE FROM exchange_changes"))
+        conn.execute(text("INSERT INTO exchange_cursor (id, xid, ticket_id) VALUES (1, 0, 0)"))
+
+        def add(*rows):
+            for xid, ticket in rows:
+                conn.execute(text("INSERT INTO exchange_changes (xid, ticket_id) VALUES (:x, :t)"),
+                             {"x": xid, "t": ticket})
+
+        def rows():
+            return [tuple(r) for r in conn.execute(text("SELECT xid, ticket_id FROM exchange_changes "
+                                                        "ORDER BY xid, ticket_id"))]
+
+        def expected(below):
+            return [tuple(r) for r in conn.execute(text(full), {"below": below})]
+
+        add((10, a), (20, a), (30, b), (40, a))
+        want = expected(35)
+        assert compact(conn, 35) == 1 and rows() == want == [(20, a), (30, b), (40, a)]
+        add((50, b), (60, b))
+        want = expected(55)
+        assert compact(conn, 55) == 2 and rows() == want == [(40, a), (50, b), (60, b)]
+        assert compact(conn, 55) == 0, "nothing new below the mark: nothing read, nothing dropped"
+        assert compact(conn, 100) == 1 and rows() == [(40, a), (60, b)]
+        assert conn.execute(text("SELECT compacted_below FROM exchange_cursor")).scalar() == 100
+        txn.rollback()
