@@ -61,11 +61,12 @@ def evaluation(conn: Connection, by: str, start: date, end: date, *, now: dateti
     for row, rank in zip(rows, kpi.ranks([(r["score"], r["counts"]["dispatched"]) for r in rows],
                                          policy.min_dispatched), strict=True):
         row["rank"] = rank
-    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["key"]["code"] is None, r["key"]["code"] or ""))
+    rows.sort(key=lambda r: kpi.board_order(r["rank"], r["counts"]["dispatched"], r["key"]["code"]))
     return {
         "by": by, "from": start.isoformat(), "to": end.isoformat(), "evaluated_at": now.isoformat(),
         "formulas": kpi.formulas(policy.weights), "weights": dict(policy.weights),
-        "boards": kpi.boards([(r["key"]["code"], r["rank"]) for r in rows], policy.board_size),
+        "boards": kpi.boards([(r["key"]["code"], r["rank"], r["counts"]["dispatched"]) for r in rows],
+                             policy.board_size),
         "rows": rows,
     }
 

@@ -156,12 +156,23 @@ def ranks(scores: Sequence[tuple[float | None, int]], min_dispatched: int = 1) -
     return out
 
 
-def boards(ranked: Sequence[tuple[str | None, int | None]], size: int) -> dict[str, list]:
-    """红黑榜: the keys of the best ranked rows (红榜, best first) and of the worst (黑榜, worst first), `size`
-    each; a row is on one board at most, so with fewer than 2 × size ranked rows each board takes half."""
-    order = [k for _, k in sorted((r, k) for k, r in ranked if r is not None)]
-    n = min(size, len(order) // 2)
-    return {"red": order[:n], "black": order[::-1][:n]}
+def board_order(rank: int | None, dispatched: int, key: str | None) -> tuple:
+    """The order of a table's rows: by rank, unranked last; within a shared rank the row with more tickets
+    first (of two units with every case on time, the one that handled 300 before the one that handled 2)."""
+    return (rank is None, rank or 0, -dispatched, key is None, key or "")
+
+
+def boards(ranked: Sequence[tuple[str | None, int | None, int]], size: int) -> dict[str, list]:
+    """红黑榜 from rows given as (key, rank, dispatched): the keys of the best ranked rows (红榜, best first)
+    and of the worst (黑榜, worst first), `size` each; within a shared rank the row with more tickets comes
+    first on either board (it weighs more, for good or ill). A row is on one board at most, so with fewer
+    than 2 × size ranked rows each board takes half."""
+    rows = [(r, n, k) for k, r, n in ranked if r is not None]
+    best = [k for r, n, k in sorted(rows, key=lambda x: board_order(x[0], x[1], x[2]))]
+    worst = [k for r, n, k in sorted(rows, key=lambda x: (-x[0], -x[1], x[2] is None, x[2] or ""))]
+    n = min(size, len(rows) // 2)
+    red = best[:n]
+    return {"red": red, "black": [k for k in worst if k not in red][:n]}
 
 
 def formulas(weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> dict[str, str]:

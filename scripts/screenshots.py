@@ -17,7 +17,9 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
 from playwright.sync_api import expect, sync_playwright
@@ -149,6 +151,22 @@ def shoot(base: str, out: Path, staged: dict) -> list[Path]:
             settle(page, ".p-t30 canvas", 4000)
             save(page, name)
             page.context.close()
+
+        # 综合评价: the month that holds most of the demo's 30 days of history, its cases, its printed report.
+        month = (datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=15)).strftime("%Y-%m")
+        page = page_as("duty", "/evaluation", 1600, 900)
+        page.goto(f"{base}/evaluation?month={month}")
+        settle(page, "[data-test=row] [data-count=dispatched]")
+        save(page, "evaluation.png")
+        page.locator("[data-test=row] [data-count=dispatched]").first.click()
+        settle(page, "[data-test=case-row]", 1500)
+        save(page, "evaluation-cases.png")
+        page.context.close()
+        page = page_as("duty", "/evaluation", 900, 1270)
+        page.goto(f"{base}/evaluation/report?month={month}")
+        settle(page, "[data-test=units] tr[data-key]", 2500)
+        save(page, "evaluation-report.png")
+        page.context.close()
 
         # 城市生命线监测, when the demo runs simulated lifeline devices (else: tests/shot_monitor.py takes it).
         if Api(base, "duty").get("/api/v1/devices/map", limit=1).get("rows"):

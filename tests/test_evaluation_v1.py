@@ -45,9 +45,13 @@ def test_rates_score_ranks_and_boards():
     weights = {"close": 1.0, "rework": 1.0, "overdue": 1.0}
     assert kpi.score(rates, weights) == pytest.approx(100 * (0.5 + 0.75) / 2)  # rework drops out
     assert kpi.ranks([(90.0, 5), (80.0, 5), (90.0, 5), (99.0, 1), (None, 5)], min_dispatched=2) == [1, 3, 1, None, None]
-    ranked = [("A", 1), ("B", 2), ("C", 3), ("D", 4), ("E", None)]
+    ranked = [("A", 1, 5), ("B", 2, 5), ("C", 3, 5), ("D", 4, 5), ("E", None, 5)]
     assert kpi.boards(ranked, 2) == {"red": ["A", "B"], "black": ["D", "C"]}
     assert kpi.boards(ranked[:3], 2) == {"red": ["A"], "black": ["C"]}  # a row is on one board at most
+    # Shared ranks: the row with more tickets first on either board, then the key.
+    tied = [("small", 1, 2), ("big", 1, 300), ("mid", 1, 40), ("w-small", 4, 1), ("w-big", 4, 90), ("x", 6, 9)]
+    assert kpi.boards(tied, 2) == {"red": ["big", "mid"], "black": ["x", "w-big"]}
+    assert kpi.boards(tied[:3], 1) == {"red": ["big"], "black": ["mid"]}  # all tied: never on both boards
     with pytest.raises(ValueError, match="unknown weight"):
         kpi.parse_weights("speed=1")
 

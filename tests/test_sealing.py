@@ -108,3 +108,22 @@ def test_yunguan_db_upgrade_seals_what_was_stored_in_clear(settings, clean_db, m
     with clean_db.connect() as conn:
         stored = conn.execute(text("SELECT totp_secret FROM users WHERE username = 'old-admin'")).scalar()
     assert stored.startswith(PREFIX) and Sealer.from_settings(settings).open(stored) == secret
+
+
+def test_the_demos_processes_open_what_the_command_line_sealed(tmp_path):
+    """`yunguan demo` gives its processes a random secret key per run; the TOTP and audit keys they get are
+    the configuration's own, so a secret sealed by `yunguan users totp` (same configuration, no secret key)
+    opens in them, before and after a restart of the demo."""
+    from config import load_settings
+    from store.audit import checkpoint_key
+    from yunguan.cli.setup import demo_child_env
+
+    environ = {"YUNGUAN_STATE_DIR": str(tmp_path)}
+    cli = load_settings(environ, secret_key="", totp_key="", audit_key="")
+    sealed = Sealer.from_settings(cli).seal("JBSWY3DPEHPK3PXP")
+    for _run in range(2):
+        env = demo_child_env(cli, environ)
+        child = load_settings({k: v for k, v in env.items() if k.startswith("YUNGUAN_")})
+        assert child.secret_key and child.secret_key != cli.secret_key
+        assert Sealer.from_settings(child).open(sealed) == "JBSWY3DPEHPK3PXP"
+        assert checkpoint_key(child) == checkpoint_key(cli, create=False) != b""

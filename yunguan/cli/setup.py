@@ -100,9 +100,24 @@ def cmd_schema(settings: Settings, args) -> int:
 DEMO_SENSOR_SEED = 18
 
 
-def cmd_demo(settings: Settings, args) -> int:
+def demo_child_env(settings: Settings, environ) -> dict[str, str]:
+    """The environment of the demo's processes. Without a configured secret key they share a random one for
+    this run (sessions end with it); but the keys that must outlive the run are this process's, not derived
+    from that random one: sealed TOTP secrets and signed audit checkpoints must open and verify with
+    `yunguan users totp` / `yunguan audit verify` run later from the same configuration."""
     import secrets
 
+    from store.audit import checkpoint_key
+    from store.sealing import Sealer
+
+    env = dict(environ)
+    env.setdefault("YUNGUAN_TOTP_KEY", ",".join(Sealer.from_settings(settings).keys))
+    env.setdefault("YUNGUAN_AUDIT_KEY", checkpoint_key(settings).decode())
+    env.setdefault("YUNGUAN_SECRET_KEY", secrets.token_hex(32))
+    return env
+
+
+def cmd_demo(settings: Settings, args) -> int:
     from store.db import make_engine
     from yunguan.demo import load_demo_data
 
@@ -126,8 +141,7 @@ def cmd_demo(settings: Settings, args) -> int:
             load_demo_history(deps.engine, settings, deps.topics, say, args.history)
         finally:
             deps.close()
-    env = dict(os.environ)
-    env.setdefault("YUNGUAN_SECRET_KEY", settings.secret_key if os.environ.get("YUNGUAN_SECRET_KEY") else secrets.token_hex(32))
+    env = demo_child_env(settings, os.environ)
     exe = [sys.executable, "-m", "yunguan.cli"]
     host = args.host or settings.web_host
     port = args.port or settings.web_port
