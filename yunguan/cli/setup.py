@@ -114,6 +114,9 @@ def demo_child_env(settings: Settings, environ) -> dict[str, str]:
     env.setdefault("YUNGUAN_TOTP_KEY", ",".join(Sealer.from_settings(settings).keys))
     env.setdefault("YUNGUAN_AUDIT_KEY", checkpoint_key(settings).decode())
     env.setdefault("YUNGUAN_SECRET_KEY", secrets.token_hex(32))
+    # 赛马 as a city would run it: a unit with a handful of cases in the month is listed, not ranked (the
+    # default of 1 ranks everything, as contract §8 states; docs/evaluation.md).
+    env.setdefault("YUNGUAN_EVALUATION_MIN_DISPATCHED", "10")
     return env
 
 
