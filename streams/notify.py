@@ -3,7 +3,8 @@
 Two loops in one process:
 - the consumer: a member of its own group (`notify_group`) on `tickets.events`; per polled batch, one
   transaction queues every delivery the events cause (application.notify.plan) and only then are the offsets
-  committed. A replay queues nothing twice: a delivery is unique per (event, target).
+  committed. A replay queues nothing twice: a delivery is unique per (event, target). An event that cannot be
+  read, planned or stored is dead-lettered with its reason; the rest of its batch goes on.
 - the sender (a thread): claims due deliveries with a lease, sends each through its plug-in outside any
   transaction, and records the attempt: delivered; or failed and due again after back-off; or, after
   `notify_max_attempts` tries, dead — listed by `yunguan deliveries list --failed`, `yunguan webhooks list`
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from confluent_kafka import KafkaException
@@ -41,7 +43,10 @@ from application.notify import (
 )
 from config import Settings
 from store import deliveries
+from streams.dlq import dead_letter
+from streams.failures import is_transient
 from streams.guard import GroupGuard
+from streams.outbox import Send
 from streams.progress import Progress
 from streams.rdkafka import IntakeConsumer, Record
 from streams.topics import Topics
@@ -58,16 +63,16 @@ class NotifyStats:
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    dead_letter_count: int = 0  # events sent to the dead-letter topic (not readable, or not plannable)
 
-    # What a heartbeat reports (streams.progress): events read, and no dead letters (an event that is not a
-    # ticket event is skipped and logged, it was written by Yunguan itself).
+    # What a heartbeat reports (streams.progress): events read, and events dead-lettered.
     @property
     def messages(self) -> int:
         return self.events
 
     @property
     def dead_letters(self) -> int:
-        return 0
+        return self.dead_letter_count
 
 
 @dataclass
@@ -78,6 +83,7 @@ class NotifyService:
     notifier: Notifier | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     stats: NotifyStats = field(default_factory=NotifyStats)
+    send: Send | None = None  # confirmed sends for dead letters (streams.rdkafka; made on first use when None)
     progress: Progress | None = None  # heartbeats in `notify_group` (streams.progress): `yunguan status`, /readyz
     guard: GroupGuard | None = None  # a wedged group is recovered (streams.guard)
 
@@ -97,9 +103,27 @@ class NotifyService:
     # --- events → deliveries ---------------------------------------------------------------------------------
 
     def queue(self, records: list[Record]) -> int:
-        """Queue the deliveries of a batch of ticket events in one transaction; returns how many were new."""
+        """Queue the deliveries of a batch of ticket events in one transaction; returns how many were new.
+
+        An event that cannot be read or planned (not a ticket event, a field of the wrong shape) is
+        dead-lettered with the reason and the rest go on. If the database refuses the batch for a reason
+        that is not transient (a value it cannot store), each event is queued on its own and the one it
+        refuses is dead-lettered: a bad event never stops notifications, nor is it retried for ever."""
+        try:
+            return self._queue(records)
+        except SQLAlchemyError as exc:
+            if is_transient(exc):
+                raise
+            if len(records) == 1:
+                self._dead_letter(records[0], f"the database refused it: {_first_line(exc)}")
+                return 0
+        log.warning("notify: the database refused a batch of %d; queueing its events one by one", len(records))
+        return sum(self.queue([r]) for r in records)
+
+    def _queue(self, records: list[Record]) -> int:
         now = self.clock()
         new = 0
+        letters: list[tuple[Record, str]] = []
         with self.engine.begin() as conn:
             hooks = [Hook(h.id, h.url, h.secret, tuple(h.events or ()), h.unit_code) for h in deliveries.hooks(conn)]
             contacts: dict[str, list[str]] = {}
@@ -108,39 +132,65 @@ class NotifyService:
                     event = json.loads(r.value)
                     key = event_key(event)
                     at = datetime.fromisoformat(event["at"])
+                    if at.tzinfo is None:
+                        raise ValueError("at has no UTC offset")
+                    no = event["ticket_no"]
+                    if not isinstance(no, str) or not isinstance(event["event"], str):
+                        raise TypeError("ticket_no and event must be strings")
                 except (TypeError, ValueError, KeyError) as exc:
-                    log.warning("tickets.events %d@%d is not a ticket event (%s); skipped", r.partition, r.offset,
-                                type(exc).__name__)
+                    letters.append((r, f"not a ticket event ({type(exc).__name__}: {exc})"))
                     continue
                 self.stats.events += 1
                 if now - at > MAX_EVENT_AGE:
                     continue
-                no = event["ticket_no"]
                 if no not in contacts:
                     contacts[no] = deliveries.reporter_contacts(conn, no)
-                planned = plan(event, hooks=hooks, reporters=contacts[no], unit_contacts=self.unit_contacts,
-                               templates=self.templates, zone=self.zone, channels=self.notifier.channels,
-                               body=r.value.decode("utf-8"))
+                try:
+                    planned = plan(event, hooks=hooks, reporters=contacts[no], unit_contacts=self.unit_contacts,
+                                   templates=self.templates, zone=self.zone, channels=self.notifier.channels,
+                                   body=r.value.decode("utf-8"))
+                except SQLAlchemyError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a field of the wrong shape: this event, not the batch
+                    letters.append((r, f"ticket event could not be planned ({type(exc).__name__}: {exc})"))
+                    continue
                 new += deliveries.enqueue(conn, key, no, event["event"], [
                     {"channel": p.channel, "target_key": p.target_key, "target": p.target, "address": p.address,
                      "hook_id": p.hook_id, "subject": p.subject, "body": p.body} for p in planned], now)
+        for r, reason in letters:  # after the commit: a batch replayed after a failure letters nothing twice
+            self._dead_letter(r, reason)
         self.stats.queued += new
         return new
 
     def _queue_until_done(self, records: list[Record], stop: threading.Event) -> bool:
-        """`queue`, tried again (1 s, 2 s, … at most 30 s apart) while the database is away; False if stopped
-        first (the offsets stay uncommitted: the batch is read again by the next member)."""
+        """`queue`, tried again (1 s, 2 s, … at most 30 s apart) while the database or the broker (for a dead
+        letter) is away; False if stopped first (the offsets stay uncommitted: the batch is read again by the
+        next member). Anything else is a bug, and ends the loop loudly."""
         pause = 1.0
         while True:
             try:
                 self.queue(records)
                 return True
-            except SQLAlchemyError as exc:
+            except Exception as exc:
+                if not is_transient(exc) and not isinstance(exc, SQLAlchemyError):
+                    raise
                 log.error("notify: queueing %d event(s) failed (%s); trying again in %g s", len(records),
                           type(exc).__name__, pause)
             if stop.wait(pause):
                 return False
             pause = min(pause * 2, 30.0)
+
+    def _dead_letter(self, record: Record, reason: str) -> None:
+        """To the dead-letter topic (`yunguan dlq list` shows it), acknowledged before the batch's offsets
+        move; logged by topic, partition and offset only (an event may hold an address)."""
+        if self.send is None:
+            from streams import rdkafka
+
+            self.send = partial(rdkafka.send_confirmed, rdkafka.make_producer(self.settings.kafka_bootstrap))
+        self.send([dead_letter(self.topics, record, f"notify: {reason}")])
+        self.stats.dead_letter_count += 1
+        log.error("notify: tickets.events %d@%d dead-lettered: %s", record.partition, record.offset,
+                  reason[:200])
 
     # --- sending ---------------------------------------------------------------------------------------------
 
@@ -230,3 +280,7 @@ class NotifyService:
             sender.join(timeout=2 * self.settings.notify_timeout_s + 5)
             consumer.close()
             log.info("notify stopped: %s", self.stats)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0][:300]

@@ -464,3 +464,45 @@ def test_the_notify_consumer_recovers_a_wedged_group_beats_and_a_crashed_one_is_
     assert "notify" not in body["checks"], "the notify consumer is told, not a readiness check"
     out = _cli(settings, "status", extra={"notify_group": group, "stuck_after_s": deps.settings.stuck_after_s})
     assert "NOTIFY PROBLEM: notify consumer gone:4242:abcdef silent" in out.stderr, out.stderr
+
+
+def test_events_that_cannot_be_read_planned_or_stored_are_dead_lettered_and_the_rest_goes_on(
+        settings, deps, engine, receivers):
+    """Whatever lands on tickets.events, notifications go on: an event that is not one, one with a field of
+    the wrong shape, one the database refuses — each is dead-lettered with its reason, once; the good event
+    beside them is delivered."""
+    from kafka import KafkaProducer
+
+    from streams.dlq import read_letters
+
+    hook = receivers([200])
+    hook_id, _ = _add_hook(settings, hook.url)
+    now = datetime.now(UTC).isoformat()
+
+    def event(**more) -> bytes:
+        return json.dumps({"schema": "ticket-event/1", "ticket_no": "CC20261201-99999", "event": "dispatched",
+                           "status": "dispatched", "version": 2, "at": now, **more}, ensure_ascii=False).encode()
+
+    hostile = [b"\xff\xfe not json", b"[1, 2, 3]", event(at="2026-12-01T10:00:00"),  # no UTC offset
+               event(assignee="not an object"), event(ticket_no="CC\u0000NUL")]
+    good = event(ticket_no="CC20261201-00042", version=7)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for i, value in enumerate([*hostile, good]):
+        producer.send(deps.topics.ticket_events, key=f"k{i}".encode(), value=value).get(10)
+    producer.close()
+
+    service, stop = _run_notify(settings, deps)
+    try:
+        wait_for(lambda: service.stats.dead_letter_count >= len(hostile), 60, what="the hostile events dead-lettered")
+        delivered = wait_for(lambda: [d for d in _deliveries(engine, hook_id=hook_id) if d.state == "delivered"], 30,
+                             what="the good event's webhook delivery")
+    finally:
+        stop()
+    assert [d.ticket_no for d in delivered] == ["CC20261201-00042"]
+    assert service.stats.dead_letter_count == len(hostile)
+    reasons = [letter["reason"] for _, _, letter in read_letters(settings.kafka_bootstrap, deps.topics)
+               if letter.get("topic") == deps.topics.ticket_events]
+    assert len(reasons) == len(hostile) and all(r.startswith("notify: ") for r in reasons), reasons
+    assert sum("not a ticket event" in r for r in reasons) == 3, reasons
+    assert any("could not be planned" in r for r in reasons), reasons
+    assert any("the database refused it" in r for r in reasons), reasons
