@@ -80,7 +80,7 @@ def list_tickets():
 
 @bp.get("/tickets/nearby")
 @documented(tags=["tickets"], roles=STAFF_ROLES, query=m.NearbyQuery,
-            responses={200: m.Items, 400: Error, 401: Error, 403: Error, 422: Error, 503: Error})
+            responses={200: m.NearbyTickets, 400: Error, 401: Error, 403: Error, 422: Error, 503: Error})
 def nearby_tickets():
     """Open tickets in the caller's scope near a point, nearest first (the same 小类 first when `category` is
     given): the duplicate hints of the call registration form."""

@@ -12,9 +12,10 @@ import math
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, RootModel, WithJsonSchema, create_model
 
 from application.envelope import ReportEnvelope
+from dispatch import kpi
 from dispatch.kpi import BREAKDOWNS, COUNTS
 from dispatch.lifecycle import MAX_ESCALATION_LEVEL
 from dispatch.vocabulary import CHANNEL_PUBLISHERS, STATUS_LABELS
@@ -182,18 +183,101 @@ class ReportStatus(Model):
 
 # --- tickets -------------------------------------------------------------------------------------------------
 
+class Named(Model):
+    code: str | None
+    name: str | None = None
+
+
+class AreaPath(Model):
+    """Where a ticket is, level by level (each null where the point lies outside every area of that level)."""
+
+    district: Named | None = None
+    street: Named | None = None
+    community: Named | None = None
+    grid: Named | None = None
+
+
+class Assignee(Model):
+    code: str
+    name: str | None = None
+    level: str | None = None
+
+
+class LonLat(Model):
+    lon: float
+    lat: float
+
+
+class TicketSummary(Model):
+    """A ticket in a list (contract §4: the fields of ticket event v1 and the list's own)."""
+
+    ticket_no: str
+    status: str
+    version: int
+    category: str | None
+    assignee: Assignee | None
+    area: AreaPath | None
+    location: LonLat | None = Field(description="WGS-84")
+    deadline: str | None = Field(description="RFC 3339; the running clock's deadline")
+    escalation_level: int
+    description: str | None
+    address: str | None
+    routing: dict[str, Any] | None = Field(description="the routing decision (contract §4)")
+    created_at: str
+    updated_at: str
+    deadline_state: str | None
+    report_count: int
+    assists: list[str]
+    priority: str
+    border_check: bool
+    channel: str | None
+
+
+class HistoryEntry(Model):
+    """One step of a ticket's history, oldest first; the public view has `at`, `action` and `to` only."""
+
+    at: str
+    action: str
+    to: str | None = None
+    from_: str | None = Field(None, alias="from")
+    actor: str | None = None
+    role: str | None = None
+    party: str | None = None
+    note: str | None = None
+    data: dict[str, Any] | None = Field(None, description="the step's particulars; data.deadline when it sets one")
+
+
+class Deadlines(Model):
+    acknowledge: str | None
+    handle: str | None
+
+
+class ReportRef(Model):
+    channel: str
+    report_id: str
+    reported_at: str
+    reporter: dict[str, Any] | None = Field(None, description="name and masked phone")
+    attachments: list[dict[str, Any]]
+
+
 class Ticket(Model):
-    """A ticket as the caller may see it: staff in scope get the whole record with `actions` (what they may
-    do now); anyone else the public view (number, status, category, times, history of steps)."""
+    """A ticket as the caller may see it: staff in scope get the whole record (the list's fields, `deadlines`,
+    `reports`, the full `history`) with `actions` (what they may do now); anyone else the public view (number,
+    status, category, times, history of steps)."""
 
     ticket_no: str
     status: str
     category: str | None = None
     version: int | None = None
     actions: list[Any] | None = None
-    history: list[dict[str, Any]] | None = None
+    history: list[HistoryEntry] | None = None
     split_into: str | None = None
     merged_into: str | None = None
+    assignee: Assignee | None = None
+    area: AreaPath | None = None
+    location: LonLat | None = None
+    deadlines: Deadlines | None = None
+    reports: list[ReportRef] | None = None
 
 
 JsonNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # a JSON number, not "125.4"
@@ -255,8 +339,16 @@ class TicketListQuery(Query):
 
 
 class TicketPage(Model):
-    items: list[dict[str, Any]]
+    items: list[TicketSummary]
     next_cursor: str | None
+
+
+class NearbyTicket(TicketSummary):
+    distance_m: float
+
+
+class NearbyTickets(Model):
+    items: list[NearbyTicket]
 
 
 class NearbyQuery(Query):
@@ -266,10 +358,6 @@ class NearbyQuery(Query):
     radius_m: Annotated[Finite, Field(ge=1, le=2000)] = 200.0
     category: SubclassCode | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-
-
-class Items(Model):
-    items: list[dict[str, Any]]
 
 
 class PlacesQuery(Query):
@@ -355,12 +443,45 @@ class HotspotsQuery(PeriodQuery):
     simplify_m: Finite = 0.0
 
 
+# The nine counts and seven rates are named once, in the domain (dispatch.kpi): the document follows them.
+EvaluationCounts = create_model("EvaluationCounts", __base__=Model,
+                                **{name: (int, Field(description=why)) for name, why in kpi.COUNTS.items()})
+EvaluationRates = create_model("EvaluationRates", __base__=Model, **{
+    name: (float | None, Field(description=f"{num} / {den} ({zh}); null when {den} = 0"))
+    for name, (num, den, zh) in kpi.RATES.items()})
+
+
+class EvaluationRow(Model):
+    key: Named
+    counts: EvaluationCounts
+    rates: EvaluationRates
+    score: float | None
+    rank: int | None = Field(description="1 = best; null below evaluation_min_dispatched or without a score")
+
+
+class Boards(Model):
+    red: list[str | None]
+    black: list[str | None]
+
+
 class EvaluationTable(Model):
-    rows: list[dict[str, Any]]
+    by: str
+    from_: str = Field(alias="from")
+    to: str
+    evaluated_at: str
+    formulas: dict[str, str]
+    weights: dict[str, float]
+    boards: Boards
+    rows: list[EvaluationRow]
+
+
+class EvaluationCase(TicketSummary):
+    lead_unit: str | None
+    first_dispatched_at: str | None
 
 
 class CasesPage(Model):
-    items: list[dict[str, Any]]
+    items: list[EvaluationCase]
     next_cursor: str | None
     total: int | None = None
 
