@@ -412,3 +412,9 @@ def test_the_console_shows_a_stalled_intake_and_a_vanished_lifeline_consumer(pag
     assert "监测进程 gone:4243:abcdef" in said and "没有正在运行的生命线监测进程" in said, said
     assert "lifeline consumer" not in said, said  # worded from the codes, not the English sentences
     assert not page.problems, page.problems
+    # The monitoring view, whose map goes stale while no lifeline consumer runs, says so itself.
+    monitor = page_for("duty", path="/monitor")
+    stale = monitor.locator("[data-test=lifeline-health]")
+    stale.wait_for(state="visible", timeout=20_000)
+    assert "设备状态可能已过时" in stale.inner_text() and "监测进程 gone:4243:abcdef" in stale.inner_text()
+    assert not monitor.problems, monitor.problems

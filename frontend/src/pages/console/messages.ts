@@ -1,27 +1,6 @@
 // The console's own texts (shared ones: src/locales). Same keys in both; no English beside the Chinese.
+import { SERVICE_PROBLEMS } from "@/shared/health";
 
-/** The problems of a consumer other than intake's (same codes as intake's, streams.status). */
-function serviceProblemsZh(member: string, none: string) {
-  return {
-    no_worker: `没有正在运行的${none}`,
-    worker_silent: `${member} {worker} 已 {seconds} 秒无响应（已退出或被阻塞）`,
-    worker_unassigned: `${member} {worker} 已 {seconds} 秒未分到分区：消费组未能建立（或进程多于分区）`,
-    worker_lagging: `${member} {worker} 积压 {lag} 条，已 {seconds} 秒没有提交进度`,
-    worker_stuck: `${member} {worker} 停滞：{reason}`,
-    no_partitions: `已 {seconds} 秒没有${member}持有分区`,
-  };
-}
-
-function serviceProblemsEn(member: string, none: string) {
-  return {
-    no_worker: `no ${member} is running: ${none}`,
-    worker_silent: `${member} {worker} silent for {seconds} s (exited or blocked)`,
-    worker_unassigned: `${member} {worker} has had no partition for {seconds} s: the consumer group is not forming (or there are more consumers than partitions)`,
-    worker_lagging: `${member} {worker}: {lag} waiting, no commit for {seconds} s`,
-    worker_stuck: `${member} {worker} stuck: {reason}`,
-    no_partitions: `no ${member} has owned a partition for {seconds} s`,
-  };
-}
 export default {
   "zh-CN": {
     console: {
@@ -43,8 +22,7 @@ export default {
         } },
       // The lifeline and notify consumers (/readyz `warnings`): a banner of their own, intake goes on.
       services: { title: "后台服务异常", lifeline: "生命线监测", notify: "通知推送",
-        problem: { lifeline: serviceProblemsZh("监测进程", "生命线监测进程，传感器读数无人处理，请运维人员启动监测服务"),
-          notify: serviceProblemsZh("通知进程", "通知进程，短信、邮件和推送无人发送，请运维人员启动通知服务") } },
+        problem: SERVICE_PROBLEMS["zh-CN"] },
       alert: { title: "超时预警", ack: "知道了", only: "只看超时", more: "另有{n}件", escalated: "督办：{no}" },
       filters: { status: "状态", all: "全部", allOpen: "全部未结", district: "辖区", category: "类别", unit: "责任单位",
         channel: "来源", urgent: "只看加急", deadline: "时限", red: "超时", yellow: "临期", late: "超时或临期",
@@ -96,8 +74,7 @@ export default {
           no_partitions: "no worker has owned a partition for {seconds} s", intake_unknown: "unknown ({error})",
         } },
       services: { title: "Background services failing", lifeline: "Lifeline monitoring", notify: "Notifications",
-        problem: { lifeline: serviceProblemsEn("lifeline consumer", "no one reads sensor readings (start yunguan lifeline)"),
-          notify: serviceProblemsEn("notify consumer", "no one sends SMS, e-mail or webhooks (start yunguan notify)") } },
+        problem: SERVICE_PROBLEMS.en },
       alert: { title: "Overdue", ack: "Acknowledge", only: "Show overdue only", more: "{n} more",
         escalated: "Escalated: {no}" },
       filters: { status: "Status", all: "All", allOpen: "All open", district: "District", category: "Category",

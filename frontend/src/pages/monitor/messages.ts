@@ -1,4 +1,6 @@
 // The monitoring view's own texts (shared ones: src/locales). Same keys in both; no English beside the Chinese.
+import { SERVICE_PROBLEMS } from "@/shared/health";
+
 export default {
   "zh-CN": {
     monitor: {
@@ -17,6 +19,7 @@ export default {
       lastAt: "最近读数", unit: "责任单位", offlineAfter: "离线判定", seconds: "{n}秒", network: "管网",
       updated: "更新于 {time}", truncated: "设备过多，仅显示前{n}台", loadFailed: "加载失败：{why}",
       openTicket: "在指挥中心打开", close: "关闭", console: "指挥中心",
+      stale: "监测服务异常，设备状态可能已过时：", services: SERVICE_PROBLEMS["zh-CN"].lifeline,
     },
   },
   en: {
@@ -36,6 +39,7 @@ export default {
       lastAt: "Last reading", unit: "Unit", offlineAfter: "Offline after", seconds: "{n} s", network: "Network",
       updated: "Updated {time}", truncated: "Too many devices: the first {n} shown", loadFailed: "Could not load: {why}",
       openTicket: "Open in the command centre", close: "Close", console: "Command centre",
+      stale: "Lifeline monitoring is failing; device states may be stale: ", services: SERVICE_PROBLEMS.en.lifeline,
     },
   },
 };
