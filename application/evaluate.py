@@ -65,6 +65,7 @@ def evaluation(conn: Connection, by: str, start: date, end: date, *, now: dateti
     return {
         "by": by, "from": start.isoformat(), "to": end.isoformat(), "evaluated_at": now.isoformat(),
         "formulas": kpi.formulas(policy.weights), "weights": dict(policy.weights),
+        "min_dispatched": policy.min_dispatched,
         "boards": kpi.boards([(r["key"]["code"], r["rank"], r["counts"]["dispatched"]) for r in rows],
                              policy.board_size),
         "rows": rows,

@@ -248,6 +248,7 @@ def test_each_count_ticket_by_ticket_and_every_breakdown_adds_up(scenario, http)
     assert rows[CHAOYANG_UNIT]["rates"]["rework_rate"] == 0.0 and rows[CHAOYANG_UNIT]["rates"]["close_rate"] == 0.0
     assert rows[CHAOYANG_UNIT]["rank"] == 1 and nanguan["rank"] == 2 and nanguan["score"] < rows[CHAOYANG_UNIT]["score"]
     assert table["boards"] == {"red": [CHAOYANG_UNIT], "black": [NANGUAN_UNIT]}
+    assert table["min_dispatched"] == 1  # the default: every row with a score is ranked
 
     # Every breakdown's rows add up to the same counts; each row's figure is the length of its list.
     totals = {c: len(EXPECTED_NANGUAN[c]) + len(EXPECTED_CHAOYANG[c]) for c in kpi.COUNTS}

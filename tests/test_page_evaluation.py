@@ -152,6 +152,25 @@ def test_the_table_its_cases_their_history_the_csv_and_the_printed_report(page_f
     assert r.status_code == 400 and "month" in r.json()["error"]["fields"]
 
 
+def test_a_city_that_ranks_only_units_with_enough_cases_says_so(page_for, server, september, make_user, deps):
+    """evaluation_min_dispatched 5: 朝阳区 (1 case) is listed without a rank, and the page and the report say
+    why; 南关区 (9) is ranked alone."""
+    base, _ = server
+    deps.settings = deps.settings.replace(evaluation_min_dispatched=5)
+    make_user("ev-ops2", "operator")
+    api = requests.get(f"{base}/api/v1/evaluation", params={"by": "unit", **SEPTEMBER},
+                       headers=_head(base, "ev-ops2"), timeout=10).json()
+    ranks = {r["key"]["code"]: r["rank"] for r in api["rows"]}
+    assert api["min_dispatched"] == 5 and ranks == {NANGUAN_UNIT: 1, CHAOYANG_UNIT: None}
+    page = page_for("ev-ops2", path="/evaluation")
+    page.goto(f"{base}/evaluation?month=2026-09")
+    expect(page.locator("[data-test=min-dispatched]")).to_contain_text("派遣少于 5 件的不排名", timeout=15000)
+    expect(page.locator(f"[data-test=row][data-key='{CHAOYANG_UNIT}'] td.rank")).to_have_text("—")
+    page.goto(f"{base}/evaluation/report?month=2026-09")
+    expect(page.locator(".note").first).to_contain_text("派遣少于 5 件的单位不排名")
+    assert page.problems == [], page.problems
+
+
 def test_other_roles_are_sent_home(page_for, server, make_user):
     base, _ = server
     make_user("ev-dept", "department", unit=NANGUAN_UNIT)

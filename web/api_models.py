@@ -471,6 +471,7 @@ class EvaluationTable(Model):
     evaluated_at: str
     formulas: dict[str, str]
     weights: dict[str, float]
+    min_dispatched: int = Field(description="rows with fewer first dispatches are listed without a rank")
     boards: Boards
     rows: list[EvaluationRow]
 

@@ -81,6 +81,7 @@ def build(conn: Connection, first: date, end: date, *, now: datetime, timezone: 
         "intake": sum(d["intake_total"] for d in trend["days"]),
         "units": units, "districts": districts, "top_categories": top,
         "weeks": _weeks(trend["days"]), "board_size": policy.board_size, "weights": units["weights"],
+        "min_dispatched": policy.min_dispatched,
     }
 
 

@@ -5,7 +5,7 @@ import type { Boards, EvalRow } from "@/shared/evaluation";
 export type { EvalRow };
 export interface Evaluation {
   by: string; from: string; to: string; evaluated_at: string;
-  rows: EvalRow[]; boards?: Boards;
+  rows: EvalRow[]; boards?: Boards; min_dispatched?: number;
   formulas?: Record<string, string>; weights?: Record<string, number>;
 }
 export interface CaseItem {
