@@ -35,6 +35,8 @@ describe("figures", () => {
     expect(sortRows(rows, { column: "rank", descending: false }).map((r) => r.key.code)).toEqual(["b", "a", null]);
     expect(sortRows(rows, { column: "on_time_rate", descending: true }).map((r) => r.key.code)).toEqual([null, "a", "b"]);
     expect(sortRows(rows, { column: "dispatched", descending: false }).map((r) => r.key.code)).toEqual([null, "b", "a"]);
+    const tied = [row("small", 1, 90, 2, 1), row("big", 1, 90, 40, 1), row("mid", 1, 90, 9, 1)];
+    expect(sortRows(tied, { column: "rank", descending: false }).map((r) => r.key.code)).toEqual(["big", "mid", "small"]);
     expect(nextSort({ column: "rank", descending: false }, "rank")).toEqual({ column: "rank", descending: true });
     expect(nextSort({ column: "rank", descending: false }, "score")).toEqual({ column: "score", descending: true });
   });

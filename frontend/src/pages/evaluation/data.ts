@@ -99,7 +99,8 @@ function valueOf(row: EvalRow, column: string): number | string | null {
   return null;
 }
 
-/** Rows sorted by one column; rows without a value (no rank, a null rate) always last, ties by rank then code. */
+/** Rows sorted by one column; rows without a value (no rank, a null rate) always last; ties by rank, then the
+ *  row with more tickets first (as the API orders rows and fills the 红黑榜, dispatch.kpi.board_order), then code. */
 export function sortRows(rows: EvalRow[], sort: SortKey): EvalRow[] {
   const sign = sort.descending ? -1 : 1;
   return [...rows].sort((a, b) => {
@@ -110,7 +111,8 @@ export function sortRows(rows: EvalRow[], sort: SortKey): EvalRow[] {
       const c = typeof x === "string" ? String(x).localeCompare(String(y), "zh-CN") : (x as number) - (y as number);
       if (c) return sign * c;
     }
-    return (a.rank ?? Infinity) - (b.rank ?? Infinity) || (a.key.code || "").localeCompare(b.key.code || "");
+    return (a.rank ?? Infinity) - (b.rank ?? Infinity) || b.counts.dispatched - a.counts.dispatched
+      || (a.key.code || "").localeCompare(b.key.code || "");
   });
 }
 
