@@ -27,9 +27,10 @@ def healthz():
 @bp.get("/readyz")
 @documented(tags=["health"], auth="none", responses={200: Readiness, 503: Readiness})
 def readyz():
-    """Readiness: the database, the broker and intake; 503 with the reason of each check that is not ok."""
-    """503 while intake is stalled (contract §11). `checks` says each part's state in a sentence; `problems`
-    gives the same as codes with their figures, so the console can say it in the operator's language."""
+    """Readiness: the database, the broker and intake; 503 with the reason of each check that is not ok
+    (contract §11). `checks` says each part's state in a sentence; `problems` gives the same as codes with
+    their figures, so the console can say it in the operator's language; `warnings` tells the lifeline and
+    notify consumers' problems in the same shape, never as a 503."""
     deps = current_app.extensions["yunguan"]
     checks: dict[str, str] = {}
     problems: dict[str, list[dict]] = {}
