@@ -10,7 +10,6 @@ import fcntl
 import itertools
 import logging
 import os
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from dispatch.audit import (
     recorded_points,
     verify_chain,
 )
+from store.keyfile import state_key
 from store.locks import AUDIT_CHECKPOINT_LOCK
 
 log = logging.getLogger(__name__)
@@ -41,21 +41,7 @@ def checkpoint_key(settings: Settings, create: bool = True) -> bytes:
     False) never makes one: without a key it gets b"", and every signature then fails to match."""
     if settings.audit_key:
         return settings.audit_key.encode()
-    path = settings.state_path / "audit" / "key"
-    if not create:
-        try:
-            return path.read_text(encoding="ascii").strip().encode()
-        except FileNotFoundError:
-            return b""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip().encode()
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        key = secrets.token_hex(32)
-        f.write(key + "\n")
-    return key.encode()
+    return (state_key(settings.state_path / "audit" / "key", create) or "").encode()
 
 
 def read_log(path: Path, key: bytes, database: str) -> CheckpointLog:

@@ -18,13 +18,13 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
-import secrets
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+
+from store.keyfile import state_key
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +76,9 @@ class Sealer:
             return False
 
     @classmethod
-    def from_settings(cls, settings, create: bool = True) -> Sealer:
+    def from_settings(cls, settings) -> Sealer:
         keys = tuple(k.strip() for k in settings.totp_key.split(",") if k.strip())
-        return cls(keys or (_key_file(settings, create),))
-
-
-def _key_file(settings, create: bool) -> str:
-    path = settings.state_path / "totp" / "key"
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        if not create:
-            return "no-key-file"  # opens nothing: every sealed secret is then Unopenable, and said so
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        key = secrets.token_hex(32)
-        f.write(key + "\n")
-    return key
+        return cls(keys or (state_key(settings.state_path / "totp" / "key"),))
 
 
 def reseal_totp(conn: Connection, sealer: Sealer) -> dict[str, int]:

@@ -67,20 +67,16 @@ def cmd_status(settings: Settings, args) -> int:
             say(f"  {p['topic']}[{p['partition']}]  committed {p['committed']}  end {p['end']}  lag {p['lag']}")
     say(f"dead letters {status.dead_letters if status.dead_letters is not None else '?'} (`yunguan dlq list`)")
     say(f"reconcile  {status.reconcile_gaps} gap(s)")
-    if status.lifeline:
-        say(f"lifeline   {len([w for w in status.lifeline if w['state'] != 'stopped'])} running, group "
-            f"{settings.lifeline_group}")
-        for w in status.lifeline:
-            say(_member_line(w))
-    for problem in status.lifeline_problems:
-        say(f"LIFELINE PROBLEM: {problem}", err=True)
-    if status.notify:
-        say(f"notify     {len([w for w in status.notify if w['state'] != 'stopped'])} running, group "
-            f"{settings.notify_group}")
-        for w in status.notify:
-            say(_member_line(w))
-    for problem in status.notify_problems:
-        say(f"NOTIFY PROBLEM: {problem}", err=True)
+    # The other consumers: told, not counted in the exit status (which is about report intake).
+    for name, members, group, problems in (
+            ("lifeline", status.lifeline, settings.lifeline_group, status.lifeline_problems),
+            ("notify", status.notify, settings.notify_group, status.notify_problems)):
+        if members:
+            say(f"{name:<10} {len([w for w in members if w['state'] != 'stopped'])} running, group {group}")
+            for w in members:
+                say(_member_line(w))
+        for problem in problems:
+            say(f"{name.upper()} PROBLEM: {problem}", err=True)
     if status.ok:
         say("intake is flowing")
         return 0
